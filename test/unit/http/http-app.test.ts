@@ -1,0 +1,287 @@
+import { pino } from 'pino';
+import { afterEach, describe, expect, test } from 'vitest';
+import { fail, ok } from '../../../src/errors/error-codes.js';
+import { buildHttpApp, type HttpApp } from '../../../src/http/http-app.js';
+import type { ClusterNodeView, NodeApi, NodeStatusView } from '../../../src/http/node-api.js';
+import type { Statement } from '../../../src/http/write-sql.js';
+
+const token = 'token-0123456789abcdef';
+const auth = { authorization: `Bearer ${token}` };
+
+const status: NodeStatusView = {
+  node_id: 'node-2',
+  role: 'FOLLOWER',
+  status: 'ACTIVE',
+  leader_id: 'node-1',
+  term: 3,
+  commit_index: 42,
+  applied_index: 41,
+  last_index: 42,
+  gtid_position: '0-1-40',
+  lag_entries: 1,
+  lag_ms: 3,
+  cluster_size: 3,
+  has_quorum: true,
+  uptime_seconds: 10,
+  mariadb: { healthy: true, reason: null },
+  detail: null,
+};
+
+const nodes: ClusterNodeView[] = [
+  {
+    id: 'node-1',
+    address: '10.0.0.1:7654',
+    status: 'ACTIVE',
+    role: 'LEADER',
+    applied_index: 42,
+    lag_entries: 0,
+    lag_ms: 0,
+    last_seen_ms_ago: 0,
+  },
+  {
+    id: 'node-2',
+    address: '10.0.0.2:7654',
+    status: 'ACTIVE',
+    role: 'FOLLOWER',
+    applied_index: 41,
+    lag_entries: 1,
+    lag_ms: 3,
+    last_seen_ms_ago: 120,
+  },
+  {
+    id: 'node-3',
+    address: '10.0.0.3:7654',
+    status: 'LAGGING',
+    role: 'FOLLOWER',
+    applied_index: 30,
+    lag_entries: 12,
+    lag_ms: null,
+    last_seen_ms_ago: 2000,
+  },
+];
+
+/** A node made of plain values that records the writes it is given. */
+function fixtureNode(overrides: Partial<NodeApi> = {}): NodeApi & { writes: Statement[] } {
+  const writes: Statement[] = [];
+  return {
+    writes,
+    status: () => status,
+    health: () => ({ healthy: true, node_id: 'node-2', is_leader: false, reasons: [] }),
+    cluster: () => nodes,
+    metrics: async () => ({ contentType: 'text/plain; version=0.0.4', body: 'wolfscale_term 3\n' }),
+    write: async (statement) => {
+      writes.push(statement);
+      return ok({ affected_rows: 1, insert_id: '7', gtid: '0-1-43', wal_index: 43 });
+    },
+    promote: async ({ force }) => ok({ message: force ? 'forced' : 'Promotion requested' }),
+    demote: async () => ok({ message: 'Demotion requested' }),
+    reset: async () => ok({ message: 'reset' }),
+    ...overrides,
+  };
+}
+
+let app: HttpApp | undefined;
+afterEach(async () => {
+  await app?.close();
+  app = undefined;
+});
+
+async function start(node: NodeApi, options: { token?: string; openStatus?: boolean } = { token }) {
+  app = await buildHttpApp({
+    node,
+    logger: pino({ level: 'silent' }),
+    openStatus: options.openStatus ?? true,
+    ...(options.token === undefined ? {} : { token: options.token }),
+  });
+  return app;
+}
+
+describe('HTTP API', () => {
+  test('status keeps the original field names next to the new ones', async () => {
+    const api = await start(fixtureNode());
+    const response = await api.inject({ method: 'GET', url: '/status' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({
+      node_id: 'node-2',
+      term: 3,
+      is_leader: false,
+      last_applied_lsn: 41,
+      commit_lsn: 42,
+    });
+  });
+
+  test('health answers 503 with the reasons when the node is unhealthy', async () => {
+    const api = await start(
+      fixtureNode({
+        health: () => ({
+          healthy: false,
+          node_id: 'node-2',
+          is_leader: false,
+          reasons: ['MariaDB at 127.0.0.1:3306 does not answer'],
+        }),
+      }),
+    );
+    const response = await api.inject({ method: 'GET', url: '/health' });
+    expect(response.statusCode).toBe(503);
+    expect(response.json().reasons).toEqual(['MariaDB at 127.0.0.1:3306 does not answer']);
+  });
+
+  test('cluster summarises node statuses and finds single nodes', async () => {
+    const api = await start(fixtureNode());
+    expect((await api.inject({ method: 'GET', url: '/cluster' })).json().summary).toEqual({
+      total_nodes: 3,
+      active_nodes: 2,
+      syncing_nodes: 0,
+      lagging_nodes: 1,
+      dropped_nodes: 0,
+      leader_id: 'node-1',
+    });
+    expect((await api.inject({ method: 'GET', url: '/cluster/nodes/node-3' })).json().status).toBe('LAGGING');
+    const missing = await api.inject({ method: 'GET', url: '/cluster/nodes/node-9' });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json()).toEqual({ error: 'Node node-9 not found', code: 'NODE_NOT_FOUND' });
+  });
+
+  test('metrics are served as Prometheus text', async () => {
+    const api = await start(fixtureNode());
+    const response = await api.inject({ method: 'GET', url: '/metrics' });
+    expect(response.headers['content-type']).toContain('text/plain');
+    expect(response.body).toBe('wolfscale_term 3\n');
+  });
+
+  test('a structured write needs the token and reaches the node as a parameterised statement', async () => {
+    const node = fixtureNode();
+    const api = await start(node);
+    const payload = { table: 'app.users', values: { id: 7, name: 'Zoë' } };
+    expect((await api.inject({ method: 'POST', url: '/write/insert', payload })).statusCode).toBe(401);
+    const wrong = await api.inject({
+      method: 'POST',
+      url: '/write/insert',
+      payload,
+      headers: { authorization: 'Bearer nope' },
+    });
+    expect(wrong.json()).toEqual({
+      error: 'missing or wrong token: send "Authorization: Bearer <api.token>"',
+      code: 'UNAUTHORIZED',
+    });
+    expect(node.writes).toEqual([]);
+    const response = await api.inject({ method: 'POST', url: '/write/insert', payload, headers: auth });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({
+      success: true,
+      affected_rows: 1,
+      insert_id: '7',
+      gtid: '0-1-43',
+      wal_index: 43,
+    });
+    expect(node.writes).toEqual([
+      { sql: 'INSERT INTO `app`.`users` (`id`, `name`) VALUES (?, ?)', values: [7, 'Zoë'] },
+    ]);
+  });
+
+  test('without a configured token, writes are refused and say which key to set', async () => {
+    const api = await start(fixtureNode(), {});
+    const response = await api.inject({
+      method: 'POST',
+      url: '/write/delete',
+      payload: { table: 't', where_key: { id: 1 } },
+    });
+    expect(response.statusCode).toBe(401);
+    expect(response.json().error).toContain('set api.token');
+  });
+
+  test('malformed bodies, bad identifiers and non-DDL are 400 with a reason', async () => {
+    const api = await start(fixtureNode());
+    const extra = await api.inject({
+      method: 'POST',
+      url: '/write/insert',
+      payload: { table: 't', values: {}, x: 1 },
+      headers: auth,
+    });
+    expect(extra.statusCode).toBe(400);
+    expect(extra.json().code).toBe('BAD_REQUEST');
+    const table = await api.inject({
+      method: 'POST',
+      url: '/write/insert',
+      payload: { table: 't;drop', values: { a: 1 } },
+      headers: auth,
+    });
+    expect(table.json().error).toContain('is not a valid table name');
+    const ddl = await api.inject({
+      method: 'POST',
+      url: '/write/ddl',
+      payload: { ddl: 'DELETE FROM t' },
+      headers: auth,
+    });
+    expect(ddl.statusCode).toBe(400);
+    expect(ddl.json().error).toContain('send other SQL through the MySQL proxy');
+    const json = await api.inject({
+      method: 'POST',
+      url: '/write/insert',
+      payload: '{not json',
+      headers: { ...auth, 'content-type': 'application/json' },
+    });
+    expect(json.statusCode).toBe(400);
+  });
+
+  test("the node's error values map to the catalogue's statuses", async () => {
+    const api = await start(
+      fixtureNode({ write: async () => fail('NO_LEADER', 'no leader elected within 5000 ms; retry') }),
+    );
+    const response = await api.inject({
+      method: 'POST',
+      url: '/write/ddl',
+      payload: { ddl: 'CREATE TABLE t (a INT)' },
+      headers: auth,
+    });
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toEqual({ error: 'no leader elected within 5000 ms; retry', code: 'NO_LEADER' });
+  });
+
+  test('reset needs the node id as confirmation', async () => {
+    const api = await start(fixtureNode());
+    const unconfirmed = await api.inject({
+      method: 'POST',
+      url: '/admin/reset',
+      payload: { confirm: 'yes' },
+      headers: auth,
+    });
+    expect(unconfirmed.statusCode).toBe(409);
+    expect(unconfirmed.json().error).toContain('{"confirm": "node-2"}');
+    const confirmed = await api.inject({
+      method: 'POST',
+      url: '/admin/reset',
+      payload: { confirm: 'node-2' },
+      headers: auth,
+    });
+    expect(confirmed.json()).toEqual({ success: true, message: 'reset' });
+  });
+
+  test('promote passes force through; demote needs no body', async () => {
+    const api = await start(fixtureNode());
+    expect(
+      (
+        await api.inject({ method: 'POST', url: '/admin/promote', payload: { force: true }, headers: auth })
+      ).json(),
+    ).toEqual({
+      success: true,
+      message: 'forced',
+    });
+    expect((await api.inject({ method: 'POST', url: '/admin/demote', headers: auth })).json().message).toBe(
+      'Demotion requested',
+    );
+  });
+
+  test('with open_status = false, status routes need the token too', async () => {
+    const api = await start(fixtureNode(), { token, openStatus: false });
+    expect((await api.inject({ method: 'GET', url: '/status' })).statusCode).toBe(401);
+    expect((await api.inject({ method: 'GET', url: '/status', headers: auth })).statusCode).toBe(200);
+  });
+
+  test('unknown routes answer with the catalogue shape', async () => {
+    const api = await start(fixtureNode());
+    const response = await api.inject({ method: 'GET', url: '/nope' });
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toEqual({ error: 'no route GET /nope', code: 'NOT_FOUND' });
+  });
+});
