@@ -1,3 +1,5 @@
+import type { Gtid } from '../protocol/gtid.js';
+
 /**
  * MariaDB GTIDs and GTID positions (`@@gtid_binlog_pos`, `@@gtid_current_pos`, `@@gtid_slave_pos`):
  * pure parsing, formatting and containment.
@@ -7,17 +9,8 @@
  * a GTID when it holds the same domain with a sequence number at least as large.
  */
 
-/** One MariaDB GTID: `domainId-serverId-seqNo`. */
-export interface Gtid {
-  readonly domainId: number;
-  readonly serverId: number;
-  /**
-   * 64-bit unsigned on the server. Kept as a number: a value above Number.MAX_SAFE_INTEGER
-   * (2^53 - 1, about 285 years at a million transactions a second) is rejected by the parser
-   * rather than rounded.
-   */
-  readonly seqNo: number;
-}
+/** One MariaDB GTID: the codec's type, so values pass freely between capture, WAL and applier. */
+export type { Gtid };
 
 /** The last GTID per domain, ordered by domain id. */
 export type GtidPosition = readonly Gtid[];
@@ -27,10 +20,11 @@ export type GtidParseResult =
   | { readonly ok: false; readonly error: { readonly code: 'BAD_GTID_POSITION'; readonly message: string } };
 
 const uint32Max = 0xffff_ffff;
+const uint64Max = 0xffff_ffff_ffff_ffffn;
 const gtidPattern = /^(\d+)-(\d+)-(\d+)$/;
 
 export function formatGtid(gtid: Gtid): string {
-  return `${gtid.domainId}-${gtid.serverId}-${gtid.seqNo}`;
+  return `${gtid.domainId}-${gtid.serverId}-${gtid.sequenceNumber}`;
 }
 
 /** The server's text form: comma-separated, ordered by domain id; the empty position is ''. */
@@ -41,7 +35,7 @@ export function formatGtidPosition(position: GtidPosition): string {
 /**
  * Parses a position as MariaDB prints it: comma-separated GTIDs, whitespace and newlines allowed
  * around them, '' for the empty position. Rejects two GTIDs in one domain (a position names only
- * the last one), ids above 2^32 - 1 and sequence numbers above 2^53 - 1.
+ * the last one), ids above 2^32 - 1 and sequence numbers above 2^64 - 1.
  */
 export function parseGtidPosition(text: string): GtidParseResult {
   const trimmed = text.trim();
@@ -65,10 +59,10 @@ export function parseGtid(text: string): Gtid | string {
   const [, domain = '', server = '', seq = ''] = match;
   const domainId = Number(domain);
   const serverId = Number(server);
-  const seqNo = Number(seq);
+  const sequenceNumber = BigInt(seq);
   if (domainId > uint32Max || serverId > uint32Max) return `'${text}' has an id above 2^32 - 1`;
-  if (!Number.isSafeInteger(seqNo)) return `'${text}' has a sequence number above 2^53 - 1`;
-  return { domainId, serverId, seqNo };
+  if (sequenceNumber > uint64Max) return `'${text}' has a sequence number above 2^64 - 1`;
+  return { domainId, serverId, sequenceNumber };
 }
 
 /** The position's GTID for `domainId`, if any. */
@@ -82,7 +76,7 @@ export function gtidInDomain(position: GtidPosition, domainId: number): Gtid | u
  */
 export function positionContains(position: GtidPosition, gtid: Gtid): boolean {
   const last = gtidInDomain(position, gtid.domainId);
-  return last !== undefined && last.seqNo >= gtid.seqNo;
+  return last !== undefined && last.sequenceNumber >= gtid.sequenceNumber;
 }
 
 /** `position` with `gtid` as the last GTID of its domain. */

@@ -55,8 +55,10 @@ describe('local MariaDB administration', () => {
     await connection.query('CREATE DATABASE gtid_probe');
     await connection.query('CREATE TABLE gtid_probe.t (id INT PRIMARY KEY)');
     const after = await admin.gtidState();
-    const domain0Before = before.binlogPos.find((g) => g.domainId === 0)?.seqNo ?? 0;
-    expect(after.binlogPos).toEqual([{ domainId: 0, serverId: durable.serverId, seqNo: domain0Before + 2 }]);
+    const domain0Before = before.binlogPos.find((g) => g.domainId === 0)?.sequenceNumber ?? 0n;
+    expect(after.binlogPos).toEqual([
+      { domainId: 0, serverId: durable.serverId, sequenceNumber: domain0Before + 2n },
+    ]);
     expect(after.currentPos).toEqual(after.binlogPos);
     expect(after.slavePos).toEqual([]);
   });
