@@ -1,0 +1,255 @@
+import { crc32 } from 'node:zlib';
+import { compressSync, uncompressSync } from 'lz4-napi';
+import type { EntryKind, LogEntry } from './entry.js';
+
+/**
+ * The WAL frame codec: one LogEntry <-> one self-checking byte string. Pure: no I/O, no clock.
+ *
+ * Layout (little-endian), FRAME_HEADER_BYTES = 36, then the stored payload:
+ *   0  4  magic "WFRM"
+ *   4  1  version (1)
+ *   5  1  flags: bit 0 = payload is LZ4-compressed (lz4-napi compressSync block with its 4-byte
+ *         length prefix); bit 1 = first frame of a group-commit batch; bit 2 = last frame of a
+ *         batch (recovery uses them to tell a torn unsynced batch from damage to synced data);
+ *         every other bit must be 0
+ *   6  1  kind: 1 transaction, 2 configuration, 3 noop
+ *   7  1  reserved, 0
+ *   8  4  storedBytes: payload bytes as stored after the header
+ *  12  4  payloadBytes: payload bytes after decompression (== storedBytes when not compressed)
+ *  16  8  term  (u64, must be <= 2^53 - 1)
+ *  24  8  index (u64, >= 1, must be <= 2^53 - 1)
+ *  32  4  CRC-32 (IEEE) over bytes [0, 32) followed by the stored payload
+ *  36  .. stored payload
+ *
+ * The CRC covers every header field and the stored bytes, so a bit flip anywhere is detected
+ * (any burst of up to 32 bits always, any other damage with probability 1 - 2^-32) before the
+ * payload is decompressed. Length fields are also range-checked, so a damaged length cannot make
+ * the decoder allocate or skip an absurd amount.
+ */
+
+export const FRAME_HEADER_BYTES = 36;
+export const FRAME_VERSION = 1;
+/** Hard ceiling for one payload; options.entryBytesMax must not exceed it. */
+export const FRAME_PAYLOAD_BYTES_LIMIT = 256 * 1024 * 1024;
+
+const MAGIC = 0x4d524657; // "WFRM" read as a little-endian u32
+const FLAG_LZ4 = 0x01;
+export const FRAME_FLAG_BATCH_START = 0x02;
+export const FRAME_FLAG_BATCH_END = 0x04;
+const FLAGS_KNOWN = FLAG_LZ4 | FRAME_FLAG_BATCH_START | FRAME_FLAG_BATCH_END;
+const CRC_OFFSET = 32;
+/** lz4-napi prefixes its block with the uncompressed length (u32 LE). */
+const LZ4_PREFIX_BYTES = 4;
+/** Payloads this small never shrink under LZ4; skip the attempt. */
+const COMPRESS_BYTES_MIN = 64;
+
+const KIND_CODES: Readonly<Record<EntryKind, number>> = { transaction: 1, configuration: 2, noop: 3 };
+const KINDS_BY_CODE: readonly (EntryKind | undefined)[] = [undefined, 'transaction', 'configuration', 'noop'];
+
+export interface EncodeOptions {
+  /** Try LZ4; it is used only when it makes the stored payload strictly smaller. */
+  readonly compress: boolean;
+  /** FRAME_FLAG_BATCH_START and/or FRAME_FLAG_BATCH_END, or 0 (default) for a frame inside a batch. */
+  readonly batchFlags?: number;
+}
+
+/** A frame decoded from bytes; `frameBytes` is how many bytes it occupied (header + stored). */
+export type DecodeResult =
+  | {
+      readonly kind: 'frame';
+      readonly entry: LogEntry;
+      readonly frameBytes: number;
+      readonly compressed: boolean;
+    }
+  /** The bytes end before the frame does: a torn write when at the end of the log. */
+  | { readonly kind: 'incomplete'; readonly bytesNeeded: number }
+  /** Not a valid frame: wrong magic/version/flags/kind, impossible lengths, or CRC mismatch. */
+  | { readonly kind: 'invalid'; readonly reason: string };
+
+/** Header fields readable without the payload; used to index a segment without decoding it. */
+export type HeaderResult =
+  | {
+      readonly kind: 'header';
+      readonly term: number;
+      readonly index: number;
+      readonly frameBytes: number;
+      /** Raw flag bits: test FRAME_FLAG_BATCH_START / FRAME_FLAG_BATCH_END. */
+      readonly flags: number;
+    }
+  | { readonly kind: 'incomplete'; readonly bytesNeeded: number }
+  | { readonly kind: 'invalid'; readonly reason: string };
+
+function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`WAL frame invariant broken: ${message}`);
+}
+
+function readU64(view: DataView, offset: number): number {
+  const low = view.getUint32(offset, true);
+  const high = view.getUint32(offset + 4, true);
+  // Above 2^53 - 1 the value cannot be a number exactly; report it as unsafe (NaN fails checks).
+  if (high > 0x1fffff) return Number.NaN;
+  return high * 0x1_0000_0000 + low;
+}
+
+function writeU64(view: DataView, offset: number, value: number): void {
+  view.setUint32(offset, value % 0x1_0000_0000, true);
+  view.setUint32(offset + 4, Math.floor(value / 0x1_0000_0000), true);
+}
+
+function viewOf(bytes: Uint8Array): DataView {
+  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function storedPayload(payload: Uint8Array, options: EncodeOptions): { stored: Uint8Array; flags: number } {
+  if (!options.compress || payload.byteLength < COMPRESS_BYTES_MIN) return { stored: payload, flags: 0 };
+  const input = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  const compressed = compressSync(input);
+  if (compressed.byteLength >= payload.byteLength) return { stored: payload, flags: 0 };
+  return { stored: compressed, flags: FLAG_LZ4 };
+}
+
+/** Bytes the frame of `entry` would take uncompressed: an upper bound of encodeFrame's size. */
+export function frameBytesMax(payloadBytes: number): number {
+  return FRAME_HEADER_BYTES + payloadBytes;
+}
+
+/** Encodes one entry. Throws on an entry that breaks LogEntry's invariants (a caller bug). */
+export function encodeFrame(entry: LogEntry, options: EncodeOptions): Buffer {
+  assert(
+    Number.isSafeInteger(entry.index) && entry.index >= 1,
+    `index ${entry.index} must be an integer >= 1`,
+  );
+  assert(Number.isSafeInteger(entry.term) && entry.term >= 0, `term ${entry.term} must be an integer >= 0`);
+  assert(
+    entry.payload.byteLength <= FRAME_PAYLOAD_BYTES_LIMIT,
+    `payload of ${entry.payload.byteLength} bytes`,
+  );
+  const kindCode = KIND_CODES[entry.kind];
+  assert(kindCode !== undefined, `unknown entry kind ${String(entry.kind)}`);
+  const batchFlags = options.batchFlags ?? 0;
+  assert((batchFlags & ~(FRAME_FLAG_BATCH_START | FRAME_FLAG_BATCH_END)) === 0, `batch flags ${batchFlags}`);
+  const { stored, flags } = storedPayload(entry.payload, options);
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + stored.byteLength);
+  const view = viewOf(frame);
+  view.setUint32(0, MAGIC, true);
+  frame[4] = FRAME_VERSION;
+  frame[5] = flags | batchFlags;
+  frame[6] = kindCode;
+  frame[7] = 0;
+  view.setUint32(8, stored.byteLength, true);
+  view.setUint32(12, entry.payload.byteLength, true);
+  writeU64(view, 16, entry.term);
+  writeU64(view, 24, entry.index);
+  frame.set(stored, FRAME_HEADER_BYTES);
+  const crc = crc32(frame.subarray(FRAME_HEADER_BYTES), crc32(frame.subarray(0, CRC_OFFSET)));
+  view.setUint32(CRC_OFFSET, crc, true);
+  return frame;
+}
+
+/**
+ * Marks an encoded frame (from encodeFrame, not yet written) as the first and/or last of a batch
+ * and recomputes its CRC. Batches are formed when they are written, after entries were encoded.
+ */
+export function setBatchFlags(frame: Buffer, batchFlags: number): void {
+  assert((batchFlags & ~(FRAME_FLAG_BATCH_START | FRAME_FLAG_BATCH_END)) === 0, `batch flags ${batchFlags}`);
+  const view = viewOf(frame);
+  assert(view.getUint32(0, true) === MAGIC && frame.byteLength >= FRAME_HEADER_BYTES, 'not an encoded frame');
+  frame[5] = ((frame[5] ?? 0) & FLAG_LZ4) | batchFlags;
+  const crc = crc32(frame.subarray(FRAME_HEADER_BYTES), crc32(frame.subarray(0, CRC_OFFSET)));
+  view.setUint32(CRC_OFFSET, crc, true);
+}
+
+interface ParsedHeader {
+  readonly flags: number;
+  readonly kind: EntryKind;
+  readonly storedBytes: number;
+  readonly payloadBytes: number;
+  readonly term: number;
+  readonly index: number;
+}
+
+function headerProblem(bytes: Uint8Array, view: DataView, offset: number): string | ParsedHeader {
+  if (view.getUint32(offset, true) !== MAGIC) return 'bad magic';
+  if (bytes[offset + 4] !== FRAME_VERSION) return `unknown version ${bytes[offset + 4]}`;
+  const flags = bytes[offset + 5] ?? 0;
+  if ((flags & ~FLAGS_KNOWN) !== 0) return `unknown flags 0x${flags.toString(16)}`;
+  const kind = KINDS_BY_CODE[bytes[offset + 6] ?? 0];
+  if (kind === undefined) return `unknown kind ${bytes[offset + 6]}`;
+  if (bytes[offset + 7] !== 0) return 'reserved byte is not 0';
+  const storedBytes = view.getUint32(offset + 8, true);
+  const payloadBytes = view.getUint32(offset + 12, true);
+  if (payloadBytes > FRAME_PAYLOAD_BYTES_LIMIT) return `payload length ${payloadBytes} over the limit`;
+  const compressed = (flags & FLAG_LZ4) !== 0;
+  if (!compressed && storedBytes !== payloadBytes) return 'stored and payload lengths differ';
+  if (compressed && (storedBytes <= LZ4_PREFIX_BYTES || storedBytes >= payloadBytes)) {
+    return 'compressed length out of range';
+  }
+  const term = readU64(view, offset + 16);
+  const index = readU64(view, offset + 24);
+  if (Number.isNaN(term) || Number.isNaN(index) || index < 1) return 'term or index out of range';
+  return { flags, kind, storedBytes, payloadBytes, term, index };
+}
+
+/** Reads and sanity-checks the header at `offset` without touching the payload or the CRC. */
+export function decodeFrameHeader(bytes: Uint8Array, offset: number): HeaderResult {
+  const available = bytes.byteLength - offset;
+  if (available < FRAME_HEADER_BYTES)
+    return { kind: 'incomplete', bytesNeeded: FRAME_HEADER_BYTES - available };
+  const parsed = headerProblem(bytes, viewOf(bytes), offset);
+  if (typeof parsed === 'string') return { kind: 'invalid', reason: parsed };
+  const frameBytes = FRAME_HEADER_BYTES + parsed.storedBytes;
+  if (available < frameBytes) return { kind: 'incomplete', bytesNeeded: frameBytes - available };
+  return { kind: 'header', term: parsed.term, index: parsed.index, frameBytes, flags: parsed.flags };
+}
+
+/** Like decodeFrameHeader, and also checks the CRC: a whole valid frame, without decompressing it. */
+export function verifyFrame(bytes: Uint8Array, offset: number): HeaderResult {
+  const header = decodeFrameHeader(bytes, offset);
+  if (header.kind !== 'header') return header;
+  const view = viewOf(bytes);
+  const stored = bytes.subarray(offset + FRAME_HEADER_BYTES, offset + header.frameBytes);
+  const crcActual = crc32(stored, crc32(bytes.subarray(offset, offset + CRC_OFFSET)));
+  if (crcActual !== view.getUint32(offset + CRC_OFFSET, true))
+    return { kind: 'invalid', reason: 'CRC mismatch' };
+  return header;
+}
+
+/** The magic every frame starts with, for scanning damaged bytes for a later valid frame. */
+export const FRAME_MAGIC_BYTES: Uint8Array = Uint8Array.of(0x57, 0x46, 0x52, 0x4d);
+
+/**
+ * Decodes the frame that starts at `offset`. Never throws on bad input: damage is a value. The
+ * returned payload is a view into `bytes` when the frame is not compressed (no copy).
+ */
+export function decodeFrame(bytes: Uint8Array, offset: number): DecodeResult {
+  const available = bytes.byteLength - offset;
+  if (available < FRAME_HEADER_BYTES)
+    return { kind: 'incomplete', bytesNeeded: FRAME_HEADER_BYTES - available };
+  const view = viewOf(bytes);
+  const parsed = headerProblem(bytes, view, offset);
+  if (typeof parsed === 'string') return { kind: 'invalid', reason: parsed };
+  const frameBytes = FRAME_HEADER_BYTES + parsed.storedBytes;
+  if (available < frameBytes) return { kind: 'incomplete', bytesNeeded: frameBytes - available };
+  const stored = bytes.subarray(offset + FRAME_HEADER_BYTES, offset + frameBytes);
+  const crcExpected = view.getUint32(offset + CRC_OFFSET, true);
+  const crcActual = crc32(stored, crc32(bytes.subarray(offset, offset + CRC_OFFSET)));
+  if (crcActual !== crcExpected) return { kind: 'invalid', reason: 'CRC mismatch' };
+  const compressed = (parsed.flags & FLAG_LZ4) !== 0;
+  const payload = compressed ? decompress(stored, parsed.payloadBytes) : stored;
+  if (payload === undefined) return { kind: 'invalid', reason: 'LZ4 block does not decode to its length' };
+  const entry: LogEntry = { term: parsed.term, index: parsed.index, kind: parsed.kind, payload };
+  return { kind: 'frame', entry, frameBytes, compressed };
+}
+
+function decompress(stored: Uint8Array, payloadBytes: number): Uint8Array | undefined {
+  // The CRC already matched, so these bytes are what the encoder wrote; a mismatch here means an
+  // encoder bug or a foreign writer, and is reported as invalid rather than trusted.
+  if (viewOf(stored).getUint32(0, true) !== payloadBytes) return undefined;
+  let payload: Buffer;
+  try {
+    payload = uncompressSync(stored);
+  } catch {
+    return undefined;
+  }
+  return payload.byteLength === payloadBytes ? payload : undefined;
+}

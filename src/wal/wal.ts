@@ -1,0 +1,718 @@
+import fs from 'node:fs';
+import type { LogEntry } from './entry.js';
+import {
+  decodeFrame,
+  encodeFrame,
+  FRAME_FLAG_BATCH_END,
+  FRAME_FLAG_BATCH_START,
+  FRAME_HEADER_BYTES,
+  setBatchFlags,
+} from './frame.js';
+import { scanSegment } from './frame-scan.js';
+import { encodeSeal } from './frame-segment.js';
+import { OffsetTable } from './offset-table.js';
+import { ReadGate } from './read-gate.js';
+import { type RecoveryReport, recoverWal } from './recovery.js';
+import { createSegment, type Segment } from './segment.js';
+import { closeFile, openFile, readAt, syncData, syncDir, truncateFile, writeAt } from './segment-files.js';
+import { TermRuns } from './term-runs.js';
+import { WalClosedError, WalCorruptionError, WalFailedError } from './wal-errors.js';
+import { type ResolvedWalOptions, resolveWalOptions, type WalOptions } from './wal-options.js';
+
+/** read()'s outcome: entries, or the expected case of a start below the retained log. */
+export type ReadResult =
+  | { readonly ok: true; readonly entries: readonly LogEntry[] }
+  | { readonly ok: false; readonly error: { readonly code: 'COMPACTED'; readonly firstIndex: number } };
+
+export interface PurgeResult {
+  readonly segmentsRemoved: number;
+  /** The first retained index after the purge. */
+  readonly firstIndex: number;
+}
+
+interface Settle<T> {
+  readonly resolve: (value: T) => void;
+  readonly reject: (error: Error) => void;
+}
+
+interface AppendOp {
+  readonly kind: 'append';
+  readonly entries: readonly LogEntry[];
+  /** Encoded frames; undefined while the call waits for room in the queue. */
+  frames: Buffer[] | undefined;
+  framesBytes: number;
+  /** Frames already written. */
+  written: number;
+  readonly settle: Settle<void>;
+}
+
+type Op =
+  | AppendOp
+  | { readonly kind: 'truncate'; readonly index: number; readonly settle: Settle<void> }
+  | {
+      readonly kind: 'purge';
+      readonly index: number;
+      readonly nowMs: number;
+      readonly settle: Settle<PurgeResult>;
+    }
+  | { readonly kind: 'close'; readonly settle: Settle<void> };
+
+const MIB = 1024 * 1024;
+const HOUR_MS = 3_600_000;
+/** One read() reads at most this many bytes of one segment per file read. */
+const READ_CHUNK_BYTES_MAX = 8 * MIB;
+
+function assert(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new Error(`WAL invariant broken: ${message}`);
+}
+
+function settled<T>(): { promise: Promise<T>; settle: Settle<T> } {
+  let settle!: Settle<T>;
+  const promise = new Promise<T>((resolve, reject) => {
+    settle = { resolve, reject };
+  });
+  return { promise, settle };
+}
+
+/**
+ * WolfScale's write-ahead log: a directory of segment files holding consecutive LogEntries.
+ *
+ * Contract:
+ * - Indexes: firstIndex() <= lastIndex() + 1; the WAL holds [firstIndex(), lastIndex()], empty
+ *   when firstIndex() = lastIndex() + 1. termAt() also answers for firstIndex() - 1 (prevLogTerm).
+ * - append(entries): entries must continue the log (index = lastIndex() + 1, ...; terms never
+ *   decrease). They count in lastIndex()/termAt() as soon as append is called; the promise
+ *   resolves once they are durable (written and fdatasync'd; with fsync off: handed to the OS).
+ * - Every call is applied in call order: append, truncateFrom and purgeBefore may be issued
+ *   without awaiting the previous call.
+ * - read(from, toExclusive, bytesMax): entries in [from, toExclusive) that are durable, whole, in
+ *   order, at most bytesMax payload bytes but always at least one when any is in range.
+ * - A failed write or fsync makes the WAL refuse all further work (WalFailedError): restart and
+ *   let recovery find what reached the disk.
+ */
+export class Wal {
+  readonly dir: string;
+  /** What open() found and repaired. */
+  readonly recovery: RecoveryReport;
+  readonly #options: ResolvedWalOptions;
+  readonly #segmentBytesMax: number;
+  readonly #segments: Segment[];
+  /** Terms of all accepted entries (including those still queued): answers termAt/lastIndex. */
+  readonly #accepted: TermRuns;
+  /** Terms of the entries on disk: what seals and reads are checked against. */
+  readonly #written: TermRuns;
+  #activeFd: number;
+  #activeOffsets: OffsetTable;
+  /** Offset tables of sealed segments, least recently used first (Map keeps insertion order). */
+  readonly #sealedOffsets = new Map<number, Promise<OffsetTable>>();
+  readonly #gate: ReadGate;
+  /** Ops in call order; #head is the next one to run (amortised O(1) dequeue). */
+  #queue: Op[] = [];
+  #head = 0;
+  /** Calls that arrived while the queue held pendingBytesMax of frames: not yet encoded. */
+  readonly #waiting: Op[] = [];
+  #queuedBytes = 0;
+  #queuedEntries = 0;
+  #writerScheduled = false;
+  #writerRunning = false;
+  #gatherWake: (() => void) | undefined;
+  /** Reads never go past this while a truncation is queued (the entries there are being replaced). */
+  #truncatesQueued = 0;
+  #truncateFloor = Number.POSITIVE_INFINITY;
+  #failed: WalFailedError | undefined;
+  #closing: Promise<void> | undefined;
+  #closed = false;
+
+  private constructor(
+    dir: string,
+    options: ResolvedWalOptions,
+    recovered: Awaited<ReturnType<typeof recoverWal>>,
+  ) {
+    this.dir = dir;
+    this.#options = options;
+    this.#segmentBytesMax = Math.floor(options.segmentSizeMb * MIB);
+    this.recovery = recovered.report;
+    this.#segments = recovered.segments;
+    this.#written = recovered.terms;
+    this.#accepted = new TermRuns(recovered.terms.prevIndex, recovered.terms.prevTerm);
+    this.#accepted.appendRuns(
+      recovered.terms.runsBetween(recovered.terms.firstIndex, recovered.terms.lastIndex),
+      recovered.terms.lastIndex,
+    );
+    this.#activeFd = recovered.activeFd;
+    this.#activeOffsets = recovered.activeOffsets;
+    this.#gate = new ReadGate(options.readsConcurrentMax);
+  }
+
+  /**
+   * Opens (creating if needed) the WAL in `dir` and recovers it: a torn write at the end of the
+   * last segment is cut off and logged; any other damage throws WalCorruptionError naming the
+   * file, the byte offset and what to do. Reads every frame of the last segment only.
+   */
+  static async open(dir: string, options: WalOptions = {}): Promise<Wal> {
+    const resolved = resolveWalOptions(options);
+    return new Wal(dir, resolved, await recoverWal(dir, resolved));
+  }
+
+  /** First retained index (lastIndex() + 1 when the WAL is empty). */
+  firstIndex(): number {
+    return this.#accepted.firstIndex;
+  }
+
+  /** Last accepted index (appended, durable or about to be). 0 for a new WAL. */
+  lastIndex(): number {
+    return this.#accepted.lastIndex;
+  }
+
+  /** Term of lastIndex() (or of the entry before the first one when empty). */
+  lastTerm(): number {
+    return this.#accepted.lastTerm;
+  }
+
+  /** Last index that read() can return: durable and not being truncated. */
+  durableIndex(): number {
+    return Math.min(this.#written.lastIndex, this.#truncateFloor);
+  }
+
+  /** Term of entry `index` for firstIndex() - 1 <= index <= lastIndex(); undefined outside. */
+  termAt(index: number): number | undefined {
+    return this.#accepted.termAt(index);
+  }
+
+  /** Appends entries that continue the log; resolves once they are durable (see the class contract). */
+  append(entries: readonly LogEntry[]): Promise<void> {
+    this.#assertUsable();
+    this.#checkAppend(entries);
+    if (entries.length === 0) return Promise.resolve();
+    for (const entry of entries) this.#accepted.append(entry.index, entry.term);
+    const { promise, settle } = settled<void>();
+    this.#enqueue({ kind: 'append', entries, frames: undefined, framesBytes: 0, written: 0, settle });
+    return promise;
+  }
+
+  /**
+   * Drops entries >= index (index - 1 becomes the last), durably when the promise resolves.
+   * firstIndex() <= index <= lastIndex() + 1. Truncating below a purged index is not possible.
+   */
+  truncateFrom(index: number): Promise<void> {
+    this.#assertUsable();
+    assert(
+      Number.isSafeInteger(index) &&
+        index >= this.#accepted.firstIndex &&
+        index <= this.#accepted.lastIndex + 1,
+      `truncateFrom(${index}) outside [${this.#accepted.firstIndex}, ${this.#accepted.lastIndex + 1}]`,
+    );
+    this.#accepted.truncateFrom(index);
+    this.#truncatesQueued += 1;
+    this.#truncateFloor = Math.min(this.#truncateFloor, index - 1);
+    const { promise, settle } = settled<void>();
+    this.#enqueue({ kind: 'truncate', index, settle });
+    return promise;
+  }
+
+  /**
+   * Removes whole segments whose every entry is < index and that were sealed at least
+   * wal.retention_hours before nowMs. The last segment is never removed. Resolves after the
+   * removals are durable. The (index, term) before the new first entry stays known.
+   */
+  purgeBefore(index: number, nowMs: number): Promise<PurgeResult> {
+    this.#assertUsable();
+    assert(Number.isSafeInteger(index) && Number.isFinite(nowMs), `purgeBefore(${index}, ${nowMs})`);
+    const { promise, settle } = settled<PurgeResult>();
+    this.#enqueue({ kind: 'purge', index, nowMs, settle });
+    return promise;
+  }
+
+  /**
+   * Durable entries in [fromIndex, toIndexExclusive): whole entries, in order, whose payloads
+   * total at most bytesMax, except that the first entry in range is always returned. Fewer (or
+   * none) when the range goes past durableIndex(). fromIndex < firstIndex() is the value
+   * { ok: false, error: { code: 'COMPACTED' } }. Throws WalCorruptionError for a damaged frame.
+   */
+  read(fromIndex: number, toIndexExclusive: number, bytesMax: number): Promise<ReadResult> {
+    this.#assertUsable();
+    assert(
+      Number.isSafeInteger(fromIndex) && fromIndex >= 1 && Number.isSafeInteger(toIndexExclusive),
+      `read(${fromIndex}, ${toIndexExclusive})`,
+    );
+    assert(
+      toIndexExclusive >= fromIndex && bytesMax >= 0,
+      `read(${fromIndex}, ${toIndexExclusive}, ${bytesMax})`,
+    );
+    return this.#gate.read(() => this.#readLocked(fromIndex, toIndexExclusive, bytesMax));
+  }
+
+  /** Finishes every queued call, then closes the files. Idempotent. */
+  close(): Promise<void> {
+    if (this.#closing !== undefined) return this.#closing;
+    if (this.#failed !== undefined || this.#closed) {
+      this.#closed = true;
+      return Promise.resolve();
+    }
+    const { promise, settle } = settled<void>();
+    this.#enqueue({ kind: 'close', settle });
+    this.#closing = promise;
+    return promise;
+  }
+
+  #assertUsable(): void {
+    if (this.#failed !== undefined) throw this.#failed;
+    if (this.#closing !== undefined || this.#closed) throw new WalClosedError(this.dir);
+  }
+
+  #checkAppend(entries: readonly LogEntry[]): void {
+    let index = this.#accepted.lastIndex;
+    let term = this.#accepted.lastTerm;
+    for (const entry of entries) {
+      assert(entry.index === index + 1, `append of index ${entry.index} does not continue ${index}`);
+      assert(
+        Number.isSafeInteger(entry.term) && entry.term >= term,
+        `term ${entry.term} < ${term} at ${entry.index}`,
+      );
+      if (entry.payload.byteLength > this.#options.entryBytesMax) {
+        throw new RangeError(
+          `WAL entry ${entry.index} has a ${entry.payload.byteLength}-byte payload, over entryBytesMax ${this.#options.entryBytesMax}`,
+        );
+      }
+      index = entry.index;
+      term = entry.term;
+    }
+  }
+
+  // ---- the queue and its writer ----
+
+  #enqueue(op: Op): void {
+    if (this.#waiting.length > 0 || !this.#hasRoomFor(op)) this.#waiting.push(op);
+    else this.#admit(op);
+    this.#scheduleWriter();
+  }
+
+  #hasRoomFor(op: Op): boolean {
+    if (op.kind !== 'append' || this.#queuedBytes === 0) return true;
+    const bytes = op.entries.reduce((sum, entry) => sum + FRAME_HEADER_BYTES + entry.payload.byteLength, 0);
+    return this.#queuedBytes + bytes <= this.#options.pendingBytesMax;
+  }
+
+  /** Encodes an append as it enters the queue, so CPU work overlaps the fsync in flight. */
+  #admit(op: Op): void {
+    if (op.kind === 'append') {
+      const compress = this.#options.compression;
+      op.frames = op.entries.map((entry) => encodeFrame(entry, { compress }));
+      op.framesBytes = op.frames.reduce((sum, frame) => sum + frame.byteLength, 0);
+      this.#queuedBytes += op.framesBytes;
+      this.#queuedEntries += op.entries.length;
+      if (this.#queuedEntries >= this.#options.batchSize) this.#gatherWake?.();
+    }
+    this.#queue.push(op);
+  }
+
+  #admitWaiting(): void {
+    while (this.#waiting.length > 0 && this.#hasRoomFor(this.#waiting[0]!))
+      this.#admit(this.#waiting.shift()!);
+  }
+
+  #scheduleWriter(): void {
+    if (this.#writerScheduled || this.#writerRunning) return;
+    this.#writerScheduled = true;
+    // setImmediate, not a microtask: every append issued in this turn (and in the microtasks
+    // it triggers) joins the first batch.
+    setImmediate(() => {
+      this.#writerScheduled = false;
+      void this.#runWriter();
+    });
+  }
+
+  async #runWriter(): Promise<void> {
+    this.#writerRunning = true;
+    try {
+      for (let op = this.#queue[this.#head]; op !== undefined; op = this.#queue[this.#head]) {
+        await this.#runOp(op);
+        this.#admitWaiting();
+        if (op.kind === 'close' || this.#failed !== undefined) return;
+        // Let the callers just resolved append again before the next batch is cut.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      this.#writerRunning = false;
+      this.#compactQueue();
+    }
+  }
+
+  async #runOp(op: Op): Promise<void> {
+    try {
+      switch (op.kind) {
+        case 'append':
+          return await this.#writeBatch();
+        case 'truncate':
+          this.#dequeue();
+          await this.#gate.exclusive(() => this.#truncateLocked(op.index));
+          this.#truncatesQueued -= 1;
+          if (this.#truncatesQueued === 0) this.#truncateFloor = Number.POSITIVE_INFINITY;
+          return op.settle.resolve();
+        case 'purge': {
+          this.#dequeue();
+          const result = await this.#gate.exclusive(() => this.#purgeLocked(op.index, op.nowMs));
+          return op.settle.resolve(result);
+        }
+        case 'close':
+          this.#dequeue();
+          return await this.#closeLocked(op.settle);
+      }
+    } catch (error) {
+      this.#fail(error, op);
+    }
+  }
+
+  #dequeue(): Op {
+    const op = this.#queue[this.#head];
+    assert(op !== undefined, 'dequeue from an empty queue');
+    this.#head += 1;
+    return op;
+  }
+
+  #compactQueue(): void {
+    if (this.#head === 0) return;
+    this.#queue = this.#queue.slice(this.#head);
+    this.#head = 0;
+  }
+
+  async #gather(): Promise<void> {
+    if (this.#options.flushIntervalMs === 0 || this.#queuedEntries >= this.#options.batchSize) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.#options.flushIntervalMs);
+      this.#gatherWake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+    this.#gatherWake = undefined;
+  }
+
+  /** Cuts one batch from the queue head: whole frames, within batchSize and batchBytesMax. */
+  #cutBatch(): { frames: Buffer[]; bytes: number; done: AppendOp[]; firstIndex: number } {
+    const frames: Buffer[] = [];
+    const done: AppendOp[] = [];
+    let bytes = 0;
+    let firstIndex = 0;
+    for (let i = this.#head; i < this.#queue.length; i += 1) {
+      const op = this.#queue[i]!;
+      if (op.kind !== 'append') break;
+      const opFrames = op.frames!;
+      if (frames.length === 0) firstIndex = op.entries[op.written]!.index;
+      while (op.written < opFrames.length) {
+        const frame = opFrames[op.written]!;
+        const full =
+          frames.length >= this.#options.batchSize ||
+          (frames.length > 0 && bytes + frame.byteLength > this.#options.batchBytesMax);
+        if (full) return { frames, bytes, done, firstIndex };
+        frames.push(frame);
+        bytes += frame.byteLength;
+        op.written += 1;
+      }
+      done.push(op);
+    }
+    return { frames, bytes, done, firstIndex };
+  }
+
+  async #writeBatch(): Promise<void> {
+    await this.#gather();
+    const active = this.#segments[this.#segments.length - 1]!;
+    if (
+      active.sealed ||
+      (active.framesEndBytes >= this.#segmentBytesMax && active.lastIndex >= active.firstIndex)
+    ) {
+      await this.#roll();
+    }
+    const batch = this.#cutBatch();
+    assert(batch.frames.length > 0, 'an append op with no frames');
+    const segment = this.#segments[this.#segments.length - 1]!;
+    assert(
+      batch.firstIndex === segment.lastIndex + 1,
+      `batch starts at ${batch.firstIndex} after ${segment.lastIndex}`,
+    );
+    const last = batch.frames.length - 1;
+    setBatchFlags(batch.frames[0]!, FRAME_FLAG_BATCH_START | (last === 0 ? FRAME_FLAG_BATCH_END : 0));
+    if (last > 0) setBatchFlags(batch.frames[last]!, FRAME_FLAG_BATCH_END);
+    await writeAt(this.#activeFd, Buffer.concat(batch.frames, batch.bytes), segment.framesEndBytes);
+    if (this.#options.fsync) await syncData(this.#activeFd);
+    this.#recordWritten(segment, batch);
+    this.#head += batch.done.length;
+    for (const op of batch.done) op.settle.resolve();
+  }
+
+  #recordWritten(segment: Segment, batch: { frames: Buffer[]; bytes: number; firstIndex: number }): void {
+    let offset = segment.framesEndBytes;
+    let index = batch.firstIndex;
+    for (const frame of batch.frames) {
+      this.#activeOffsets.push(offset);
+      this.#written.append(index, this.#frameTerm(frame));
+      offset += frame.byteLength;
+      index += 1;
+    }
+    segment.framesEndBytes = offset;
+    segment.lastIndex = index - 1;
+    this.#queuedBytes -= batch.bytes;
+    this.#queuedEntries -= batch.frames.length;
+  }
+
+  #frameTerm(frame: Buffer): number {
+    return frame.readUInt32LE(20) * 0x1_0000_0000 + frame.readUInt32LE(16);
+  }
+
+  /** Seals the active segment and starts the next one; see DESIGN.md for the crash analysis. */
+  async #roll(): Promise<void> {
+    const active = this.#segments[this.#segments.length - 1]!;
+    if (!active.sealed) {
+      const seal = encodeSeal({
+        lastIndex: active.lastIndex,
+        lastTerm: this.#written.lastTerm,
+        runs: this.#written.runsBetween(active.firstIndex, active.lastIndex),
+      });
+      await writeAt(this.#activeFd, seal, active.framesEndBytes);
+      // Always synced, even with wal.fsync off: recovery trusts a sealed segment's frames.
+      await syncData(this.#activeFd);
+      active.sealed = true;
+    }
+    await closeFile(this.#activeFd);
+    this.#cacheOffsets(active.firstIndex, Promise.resolve(this.#activeOffsets));
+    const created = await createSegment(this.dir, {
+      firstIndex: active.lastIndex + 1,
+      prevTerm: this.#written.lastTerm,
+      createdMs: this.#options.clock(),
+    });
+    this.#segments.push(created.segment);
+    this.#activeFd = created.fd;
+    this.#activeOffsets = new OffsetTable();
+  }
+
+  async #truncateLocked(index: number): Promise<void> {
+    assert(index >= this.#written.firstIndex, `truncate at ${index} below ${this.#written.firstIndex}`);
+    if (index > this.#written.lastIndex) return;
+    let target = this.#segments.length - 1;
+    while (this.#segments[target]!.firstIndex > index) target -= 1;
+    if (target < this.#segments.length - 1) await this.#dropSegmentsAfter(target);
+    const segment = this.#segments[target]!;
+    const keep = index - segment.firstIndex;
+    const endBytes =
+      keep < this.#activeOffsets.length ? this.#activeOffsets.offsetAt(keep) : segment.framesEndBytes;
+    await truncateFile(this.#activeFd, endBytes);
+    await new Promise<void>((resolve, reject) =>
+      fs.fsync(this.#activeFd, (e) => (e ? reject(e) : resolve())),
+    );
+    this.#activeOffsets.truncate(keep);
+    segment.lastIndex = index - 1;
+    segment.framesEndBytes = endBytes;
+    segment.sealed = false;
+    this.#written.truncateFrom(index);
+    this.#options.logger?.info({ dir: this.dir, fromIndex: index }, 'WAL: truncated the log');
+  }
+
+  /** Deletes segments after `target`, last first, so a crash leaves a contiguous prefix. */
+  async #dropSegmentsAfter(target: number): Promise<void> {
+    await closeFile(this.#activeFd);
+    while (this.#segments.length - 1 > target) {
+      const segment = this.#segments.pop()!;
+      this.#sealedOffsets.delete(segment.firstIndex);
+      await fs.promises.unlink(segment.path);
+      await syncDir(this.dir);
+    }
+    const segment = this.#segments[target]!;
+    this.#activeOffsets = await this.#offsetsOf(segment);
+    this.#sealedOffsets.delete(segment.firstIndex);
+    this.#activeFd = await openFile(segment.path, 'r+');
+  }
+
+  async #purgeLocked(index: number, nowMs: number): Promise<PurgeResult> {
+    const retentionMs = this.#options.retentionHours * HOUR_MS;
+    let removed = 0;
+    for (;;) {
+      const [segment, next] = this.#segments;
+      if (segment === undefined || next === undefined) break;
+      // Every entry below index, none of them being replaced by a queued truncation, and sealed
+      // (the next segment was created) long enough ago.
+      if (segment.lastIndex >= index || segment.lastIndex > this.#accepted.lastIndex) break;
+      if (nowMs - next.createdMs < retentionMs) break;
+      await fs.promises.unlink(segment.path);
+      this.#segments.shift();
+      this.#sealedOffsets.delete(segment.firstIndex);
+      removed += 1;
+    }
+    if (removed > 0) {
+      await syncDir(this.dir);
+      const firstIndex = this.#segments[0]!.firstIndex;
+      this.#written.purgeBefore(firstIndex);
+      this.#accepted.purgeBefore(firstIndex);
+      this.#options.logger?.info(
+        { dir: this.dir, segmentsRemoved: removed, firstIndex },
+        'WAL: purged segments',
+      );
+    }
+    return { segmentsRemoved: removed, firstIndex: this.#written.firstIndex };
+  }
+
+  async #closeLocked(settle: Settle<void>): Promise<void> {
+    this.#closed = true;
+    await closeFile(this.#activeFd);
+    settle.resolve();
+  }
+
+  /** After an I/O failure nothing more is trusted: reject everything queued and refuse new work. */
+  #fail(error: unknown, op: Op): void {
+    const failure = new WalFailedError(this.dir, error);
+    this.#failed = failure;
+    this.#options.logger?.error({ dir: this.dir, err: error }, 'WAL: failed; refusing further writes');
+    const pending = [op, ...this.#queue.slice(this.#head), ...this.#waiting.splice(0)];
+    this.#queue = [];
+    this.#head = 0;
+    for (const each of new Set(pending)) each.settle.reject(failure);
+    void closeFile(this.#activeFd).catch(() => undefined);
+  }
+
+  // ---- reads ----
+
+  async #readLocked(fromIndex: number, toIndexExclusive: number, bytesMax: number): Promise<ReadResult> {
+    if (this.#closed) throw new WalClosedError(this.dir);
+    if (fromIndex < this.#written.firstIndex) {
+      return { ok: false, error: { code: 'COMPACTED', firstIndex: this.#written.firstIndex } };
+    }
+    const endExclusive = Math.min(toIndexExclusive, this.durableIndex() + 1);
+    const entries: LogEntry[] = [];
+    let payloadBytes = 0;
+    let index = fromIndex;
+    while (index < endExclusive) {
+      const segment = this.#segmentOf(index);
+      const budget = entries.length === 0 ? bytesMax : bytesMax - payloadBytes;
+      const chunk = await this.#readChunk(
+        segment,
+        index,
+        Math.min(endExclusive, segment.lastIndex + 1),
+        budget,
+      );
+      for (const entry of chunk) {
+        if (entries.length > 0 && payloadBytes + entry.payload.byteLength > bytesMax)
+          return { ok: true, entries };
+        entries.push(entry);
+        payloadBytes += entry.payload.byteLength;
+      }
+      index += chunk.length;
+      if (payloadBytes >= bytesMax) break;
+    }
+    return { ok: true, entries };
+  }
+
+  #segmentOf(index: number): Segment {
+    let low = 0;
+    let high = this.#segments.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (this.#segments[middle]!.firstIndex <= index) low = middle;
+      else high = middle - 1;
+    }
+    const segment = this.#segments[low]!;
+    assert(index >= segment.firstIndex && index <= segment.lastIndex, `no segment holds ${index}`);
+    return segment;
+  }
+
+  /**
+   * Reads entries [fromIndex, endExclusive) of one segment, stopping once the stored bytes
+   * exceed `budget` (always at least one entry). Opens its own handle: the writer may close the
+   * active one during a roll.
+   */
+  async #readChunk(
+    segment: Segment,
+    fromIndex: number,
+    endExclusive: number,
+    budget: number,
+  ): Promise<LogEntry[]> {
+    const isActive = segment === this.#segments[this.#segments.length - 1];
+    const offsets = isActive ? this.#activeOffsets : await this.#offsetsOf(segment);
+    const first = fromIndex - segment.firstIndex;
+    const endOf = (position: number) =>
+      position + 1 < offsets.length ? offsets.offsetAt(position + 1) : segment.framesEndBytes;
+    const startBytes = offsets.offsetAt(first);
+    const bytesMax = Math.min(Math.max(budget, 1), READ_CHUNK_BYTES_MAX);
+    let last = first;
+    while (last + 1 < endExclusive - segment.firstIndex && endOf(last + 1) - startBytes <= bytesMax)
+      last += 1;
+    const bytes = Buffer.allocUnsafe(endOf(last) - startBytes);
+    const fd = await openFile(segment.path, 'r');
+    try {
+      const filled = await readAt(fd, bytes, startBytes);
+      if (filled !== bytes.byteLength) {
+        throw new WalCorruptionError(
+          segment.path,
+          startBytes + filled,
+          'the file ends inside a frame it should hold',
+        );
+      }
+    } finally {
+      await closeFile(fd);
+    }
+    return this.#decodeChunk(segment, bytes, startBytes, fromIndex, last - first + 1);
+  }
+
+  #decodeChunk(
+    segment: Segment,
+    bytes: Buffer,
+    startBytes: number,
+    fromIndex: number,
+    count: number,
+  ): LogEntry[] {
+    const entries: LogEntry[] = [];
+    let offset = 0;
+    for (let i = 0; i < count; i += 1) {
+      const decoded = decodeFrame(bytes, offset);
+      const index = fromIndex + i;
+      if (decoded.kind !== 'frame') {
+        const reason = decoded.kind === 'invalid' ? decoded.reason : 'frame cut short';
+        throw new WalCorruptionError(segment.path, startBytes + offset, `entry ${index}: ${reason}`);
+      }
+      const { entry } = decoded;
+      if (entry.index !== index || entry.term !== this.#written.termAt(index)) {
+        throw new WalCorruptionError(
+          segment.path,
+          startBytes + offset,
+          `expected entry ${index} (term ${this.#written.termAt(index)}), found ${entry.index} (term ${entry.term})`,
+        );
+      }
+      entries.push(entry);
+      offset += decoded.frameBytes;
+    }
+    return entries;
+  }
+
+  /** The (index -> offset) table of a sealed segment, built by one header walk and cached (LRU). */
+  #offsetsOf(segment: Segment): Promise<OffsetTable> {
+    const cached = this.#sealedOffsets.get(segment.firstIndex);
+    if (cached !== undefined) {
+      this.#sealedOffsets.delete(segment.firstIndex);
+      this.#sealedOffsets.set(segment.firstIndex, cached);
+      return cached;
+    }
+    const loading = this.#indexSegment(segment);
+    this.#cacheOffsets(segment.firstIndex, loading);
+    loading.catch(() => this.#sealedOffsets.delete(segment.firstIndex));
+    return loading;
+  }
+
+  #cacheOffsets(firstIndex: number, offsets: Promise<OffsetTable>): void {
+    this.#sealedOffsets.set(firstIndex, offsets);
+    while (this.#sealedOffsets.size > this.#options.indexedSegmentsMax) {
+      this.#sealedOffsets.delete(this.#sealedOffsets.keys().next().value!);
+    }
+  }
+
+  async #indexSegment(segment: Segment): Promise<OffsetTable> {
+    const bytes = await fs.promises.readFile(segment.path);
+    const scan = scanSegment(bytes.subarray(0, segment.framesEndBytes), segment, false);
+    if (scan.kind === 'damaged') throw new WalCorruptionError(segment.path, scan.offset, scan.what);
+    if (scan.kind === 'torn' || scan.lastIndex !== segment.lastIndex) {
+      throw new WalCorruptionError(
+        segment.path,
+        scan.framesEndBytes,
+        `the frames end at entry ${scan.lastIndex}, but the seal says ${segment.lastIndex}`,
+      );
+    }
+    return scan.offsets;
+  }
+}

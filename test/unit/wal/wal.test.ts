@@ -1,0 +1,123 @@
+import { readdirSync } from 'node:fs';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import type { LogEntry } from '../../../src/wal/entry.js';
+import { Wal } from '../../../src/wal/wal.js';
+import type { WalOptions } from '../../../src/wal/wal-options.js';
+import { expectSameEntries, makeEntries, removeDir, tempDir } from './wal-fixtures.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = tempDir();
+});
+afterEach(() => removeDir(dir));
+
+/** Small segments so a few hundred entries span many files. */
+const SMALL: WalOptions = { segmentSizeMb: 4096 / (1024 * 1024), clock: () => 1_000 };
+
+async function readAll(wal: Wal, fromIndex = wal.firstIndex()): Promise<LogEntry[]> {
+  const result = await wal.read(fromIndex, wal.lastIndex() + 1, Number.MAX_SAFE_INTEGER);
+  if (!result.ok) throw new Error(`read failed: ${result.error.code}`);
+  return [...result.entries];
+}
+
+function segmentFiles(): string[] {
+  return readdirSync(dir)
+    .filter((name) => name.endsWith('.wal'))
+    .sort();
+}
+
+describe('Wal basics', () => {
+  test('a new WAL is empty, starts at index 1 with prevTerm 0', async () => {
+    const wal = await Wal.open(dir);
+    expect([wal.firstIndex(), wal.lastIndex(), wal.termAt(0), wal.lastTerm()]).toEqual([1, 0, 0, 0]);
+    expect(wal.recovery.segmentsFound).toBe(0);
+    const read = await wal.read(1, 10, 1000);
+    expect(read).toEqual({ ok: true, entries: [] });
+    await wal.close();
+  });
+
+  test('appended entries read back identical, before and after reopen, across segments', async () => {
+    const entries = makeEntries(1, 300, { bytes: 180 });
+    const wal = await Wal.open(dir, SMALL);
+    for (let i = 0; i < entries.length; i += 7) await wal.append(entries.slice(i, i + 7));
+    expectSameEntries(await readAll(wal), entries);
+    await wal.close();
+    expect(segmentFiles().length).toBeGreaterThan(5);
+    const reopened = await Wal.open(dir, SMALL);
+    expect([reopened.firstIndex(), reopened.lastIndex()]).toEqual([1, 300]);
+    expectSameEntries(await readAll(reopened), entries);
+    expectSameEntries(await readAll(reopened, 123), entries.slice(122));
+    await reopened.close();
+  });
+
+  test('segment files are named by their zero-padded first index', async () => {
+    const wal = await Wal.open(dir, SMALL);
+    await wal.append(makeEntries(1, 100, { bytes: 180 }));
+    await wal.append(makeEntries(101, 1, { bytes: 180 }));
+    await wal.close();
+    const names = segmentFiles();
+    expect(names[0]).toBe('00000000000000000001.wal');
+    expect(names.every((name) => /^\d{20}\.wal$/.test(name))).toBe(true);
+  });
+
+  test('read honours bytesMax but always returns at least one entry', async () => {
+    const wal = await Wal.open(dir, { compression: false });
+    await wal.append(makeEntries(1, 10, { bytes: 100 }));
+    const one = await wal.read(1, 11, 10);
+    expect(one.ok && one.entries.map((e) => e.index)).toEqual([1]);
+    const three = await wal.read(2, 11, 300);
+    expect(three.ok && three.entries.map((e) => e.index)).toEqual([2, 3, 4]);
+    const bounded = await wal.read(5, 7, 10_000);
+    expect(bounded.ok && bounded.entries.map((e) => e.index)).toEqual([5, 6]);
+    const past = await wal.read(11, 20, 10_000);
+    expect(past).toEqual({ ok: true, entries: [] });
+    await wal.close();
+  });
+
+  test('termAt follows term changes and the index before the first entry', async () => {
+    const wal = await Wal.open(dir, SMALL);
+    await wal.append(makeEntries(1, 50, { term: 1 }));
+    await wal.append(makeEntries(51, 50, { term: 3 }));
+    await wal.append(makeEntries(101, 50, { term: 4 }));
+    await wal.close();
+    const reopened = await Wal.open(dir, SMALL);
+    expect([1, 50, 51, 100, 101, 150].map((i) => reopened.termAt(i))).toEqual([1, 1, 3, 3, 4, 4]);
+    expect([reopened.termAt(0), reopened.termAt(151), reopened.lastTerm()]).toEqual([0, undefined, 4]);
+    await reopened.close();
+  });
+
+  test('append rejects entries that do not continue the log, or are too big', async () => {
+    const wal = await Wal.open(dir, { entryBytesMax: 1000 });
+    await wal.append(makeEntries(1, 2, { term: 2 }));
+    expect(() => wal.append(makeEntries(4, 1, { term: 2 }))).toThrow(/does not continue 2/);
+    expect(() => wal.append(makeEntries(3, 1, { term: 1 }))).toThrow(/term 1 < 2/);
+    expect(() => wal.append(makeEntries(3, 1, { term: 2, bytes: 1001 }))).toThrow(/over entryBytesMax 1000/);
+    expect(wal.lastIndex()).toBe(2);
+    await wal.close();
+    expect(() => wal.append(makeEntries(3, 1))).toThrow(/is closed/);
+  });
+
+  test('every entry kind round-trips, including an empty noop payload', async () => {
+    const entries: LogEntry[] = [
+      { index: 1, term: 1, kind: 'noop', payload: new Uint8Array(0) },
+      {
+        index: 2,
+        term: 1,
+        kind: 'configuration',
+        payload: new TextEncoder().encode('{"members":["a","b"]}'),
+      },
+      ...makeEntries(3, 1, { bytes: 5000 }),
+    ];
+    const wal = await Wal.open(dir);
+    await wal.append(entries);
+    await wal.close();
+    const reopened = await Wal.open(dir);
+    expectSameEntries(await readAll(reopened), entries);
+    await reopened.close();
+  });
+
+  test('invalid options are refused with the config key named', async () => {
+    await expect(Wal.open(dir, { segmentSizeMb: 0 })).rejects.toThrow(/wal.segment_size_mb/);
+    await expect(Wal.open(dir, { batchSize: 0 })).rejects.toThrow(/wal.batch_size/);
+  });
+});
