@@ -43,7 +43,10 @@ export interface NodeStatusView {
 
 export interface ClusterNodeView {
   readonly id: string;
+  /** Cluster address (node.advertise_address). */
   readonly address: string;
+  /** The node's HTTP API, e.g. "http://10.0.0.2:8080"; null until the node has told the leader. */
+  readonly api_url: string | null;
   readonly status: NodeStatusName;
   readonly role: Role;
   readonly applied_index: number;

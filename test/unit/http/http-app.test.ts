@@ -31,6 +31,7 @@ const nodes: ClusterNodeView[] = [
   {
     id: 'node-1',
     address: '10.0.0.1:7654',
+    api_url: 'http://10.0.0.1:8080',
     status: 'ACTIVE',
     role: 'LEADER',
     applied_index: 42,
@@ -41,6 +42,7 @@ const nodes: ClusterNodeView[] = [
   {
     id: 'node-2',
     address: '10.0.0.2:7654',
+    api_url: 'http://10.0.0.2:8080',
     status: 'ACTIVE',
     role: 'FOLLOWER',
     applied_index: 41,
@@ -51,6 +53,7 @@ const nodes: ClusterNodeView[] = [
   {
     id: 'node-3',
     address: '10.0.0.3:7654',
+    api_url: 'http://10.0.0.3:8080',
     status: 'LAGGING',
     role: 'FOLLOWER',
     applied_index: 30,
