@@ -1,0 +1,299 @@
+import {
+  type Command,
+  decodeMembership,
+  Engine,
+  type EngineConfig,
+  type HardState,
+  type Input,
+  type LogId,
+  type Member,
+  type Membership,
+  type NodeId,
+  type Role,
+  type TermStart,
+  unreachable,
+} from '../../src/consensus/index.js';
+import type { LogEntry } from '../../src/wal/entry.js';
+
+/**
+ * What the simulated runtime does for a node, through these hooks: the world owns the network,
+ * the checkers and the clock.
+ */
+export interface SimNodeHooks {
+  now(): number;
+  send(command: Extract<Command, { kind: 'send' }>['message']): void;
+  /** Ticks until an fsync completes. */
+  fsyncDelayTicks(): number;
+  onCommand(node: SimNode, command: Command): void;
+  onAppend(node: SimNode, entry: LogEntry, prevTerm: number): void;
+  onRemoved(node: SimNode, entry: LogEntry, why: string): void;
+  onCommit(node: SimNode, index: number, entry: LogEntry): void;
+  onApply(node: SimNode, index: number, entry: LogEntry): void;
+  onLeader(node: SimNode, term: number): void;
+}
+
+interface PendingSync {
+  readonly atTick: number;
+  readonly logId: LogId;
+}
+
+/**
+ * One node's runtime, modelled: a WAL whose tail is durable only once "fsynced", a hard state
+ * that is durable at once (it is a barrier in the contract), and an applied position that models
+ * MariaDB's (durable, survives crashes). Executes the engine's commands exactly as the contract
+ * in src/consensus/command.ts says.
+ */
+export class SimNode {
+  engine: Engine | null = null;
+  healthy = true;
+  pausedUntilTick = -1;
+  role: Role = 'FOLLOWER';
+  term = 0;
+  leaderId: NodeId | null = null;
+
+  // Durable state.
+  hardState: HardState = { term: 0, votedFor: null };
+  walPurged: LogId = { term: 0, index: 0 };
+  /** walEntries[i] is index walPurged.index + 1 + i. */
+  walEntries: LogEntry[] = [];
+  syncedIndex = 0;
+  appliedIndex = 0;
+
+  commitIndex = 0;
+  private pendingSyncs: PendingSync[] = [];
+  private restarts = 0;
+
+  constructor(
+    readonly id: NodeId,
+    private readonly initialMembers: readonly Member[],
+    private readonly config: Partial<EngineConfig>,
+    private readonly seed: number,
+    private readonly hooks: SimNodeHooks,
+  ) {}
+
+  get up(): boolean {
+    return this.engine !== null;
+  }
+
+  isPaused(now: number): boolean {
+    return now < this.pausedUntilTick;
+  }
+
+  walLastIndex(): number {
+    return this.walPurged.index + this.walEntries.length;
+  }
+
+  walFirstIndex(): number {
+    return this.walPurged.index + 1;
+  }
+
+  entryAt(index: number): LogEntry | undefined {
+    return this.walEntries[index - this.walPurged.index - 1];
+  }
+
+  termAt(index: number): number | undefined {
+    if (index === this.walPurged.index) return this.walPurged.term;
+    return this.entryAt(index)?.term;
+  }
+
+  start(): void {
+    if (this.engine !== null) return;
+    this.engine = new Engine({
+      id: this.id,
+      initialMembers: this.initialMembers,
+      seed: (this.seed + this.restarts++ * 7919) >>> 0,
+      healthy: this.healthy,
+      config: this.config,
+      recovered: {
+        hardState: this.hardState,
+        log: { purged: this.walPurged, termStarts: this.termStarts(), lastIndex: this.walLastIndex() },
+        memberships: this.recoveredMemberships(),
+        appliedIndex: this.appliedIndex,
+      },
+    });
+    this.commitIndex = this.appliedIndex;
+    this.role = 'FOLLOWER';
+    this.leaderId = null;
+  }
+
+  /**
+   * Crash: the process dies. What was fsynced survives; of the unsynced tail a random prefix
+   * survives (a torn write), `keepUnsynced` entries of it.
+   */
+  crash(keepUnsynced: number): void {
+    this.engine = null;
+    this.pendingSyncs = [];
+    const keepIndex = Math.min(
+      this.walLastIndex(),
+      Math.max(this.syncedIndex, this.syncedIndex + keepUnsynced),
+    );
+    // Losing an unsynced entry is allowed even if it is committed elsewhere: this node never
+    // acknowledged or applied it. Losing a synced one is impossible by construction.
+    this.walEntries.splice(keepIndex - this.walPurged.index);
+    this.syncedIndex = keepIndex;
+    this.role = 'FOLLOWER';
+    this.leaderId = null;
+  }
+
+  unsyncedCount(): number {
+    return this.walLastIndex() - this.syncedIndex;
+  }
+
+  step(input: Input): void {
+    const engine = this.engine;
+    if (engine === null) return;
+    for (const command of engine.step(input)) this.execute(command);
+  }
+
+  /** Completes the fsyncs due by now, in order. */
+  completeSyncs(now: number): void {
+    while (this.pendingSyncs.length > 0 && this.pendingSyncs[0]!.atTick <= now) {
+      const sync = this.pendingSyncs.shift()!;
+      if (this.termAt(sync.logId.index) !== sync.logId.term) continue;
+      this.syncedIndex = Math.max(this.syncedIndex, sync.logId.index);
+      this.step({ kind: 'appended', logId: sync.logId });
+    }
+  }
+
+  private execute(command: Command): void {
+    this.hooks.onCommand(this, command);
+    switch (command.kind) {
+      case 'persistHardState':
+        this.hardState = { term: command.term, votedFor: command.votedFor };
+        return;
+      case 'truncate':
+        this.truncate(command.fromIndex);
+        return;
+      case 'append':
+        this.append(command.entries);
+        return;
+      case 'send':
+        this.hooks.send(command.message);
+        return;
+      case 'replicate':
+        this.replicate(command);
+        return;
+      case 'commit':
+        this.commit(command.index);
+        return;
+      case 'roleChanged':
+        this.role = command.role;
+        this.term = command.term;
+        this.leaderId = command.leaderId;
+        if (command.role === 'LEADER') this.hooks.onLeader(this, command.term);
+        return;
+      case 'proposalAccepted':
+      case 'proposalRejected':
+      case 'statusChanged':
+      case 'needsMigration':
+      case 'event':
+        return;
+      default:
+        unreachable(command);
+    }
+  }
+
+  private truncate(fromIndex: number): void {
+    const removed = this.walEntries.splice(Math.max(0, fromIndex - this.walPurged.index - 1));
+    for (const entry of removed) this.hooks.onRemoved(this, entry, 'truncated');
+    this.syncedIndex = Math.min(this.syncedIndex, fromIndex - 1);
+  }
+
+  private append(entries: readonly LogEntry[]): void {
+    for (const entry of entries) {
+      if (entry.index !== this.walLastIndex() + 1) {
+        throw new Error(`${this.id}: append ${entry.index} after ${this.walLastIndex()}`);
+      }
+      this.hooks.onAppend(this, entry, this.termAt(entry.index - 1) ?? -1);
+      this.walEntries.push(entry);
+    }
+    const last = entries[entries.length - 1]!;
+    const previous = this.pendingSyncs[this.pendingSyncs.length - 1]?.atTick ?? 0;
+    const atTick = Math.max(previous, this.hooks.now() + this.hooks.fsyncDelayTicks());
+    this.pendingSyncs.push({ atTick, logId: { term: last.term, index: last.index } });
+  }
+
+  private replicate(command: Extract<Command, { kind: 'replicate' }>): void {
+    if (this.termAt(command.prevLogId.index) !== command.prevLogId.term) return;
+    const entries: LogEntry[] = [];
+    for (let index = command.fromIndex; index <= command.toIndex; index++) {
+      const entry = this.entryAt(index);
+      if (entry === undefined) return;
+      entries.push(entry);
+    }
+    this.hooks.send({
+      kind: 'appendEntries',
+      from: this.id,
+      to: command.to,
+      term: command.term,
+      prevLogId: command.prevLogId,
+      entries,
+      leaderCommit: command.leaderCommit,
+    });
+  }
+
+  private commit(index: number): void {
+    if (index > this.syncedIndex)
+      throw new Error(`${this.id}: commit ${index} beyond synced ${this.syncedIndex}`);
+    for (let i = this.commitIndex + 1; i <= index; i++) {
+      const entry = this.entryAt(i);
+      if (entry === undefined) throw new Error(`${this.id}: committed ${i} is not in the WAL`);
+      this.hooks.onCommit(this, i, entry);
+    }
+    this.commitIndex = Math.max(this.commitIndex, index);
+    while (this.appliedIndex < this.commitIndex) {
+      const next = this.appliedIndex + 1;
+      this.hooks.onApply(this, next, this.entryAt(next)!);
+      this.appliedIndex = next;
+    }
+  }
+
+  /** Migration (a snapshot restore): this node's WAL and MariaDB become `source`'s applied prefix. */
+  migrateFrom(source: SimNode): void {
+    const index = Math.min(source.appliedIndex, source.walLastIndex());
+    const term = source.termAt(index);
+    if (term === undefined) return;
+    const membership = source.membershipAt(index);
+    this.walEntries = [];
+    this.walPurged = { term, index };
+    this.syncedIndex = index;
+    this.appliedIndex = index;
+    this.commitIndex = index;
+    this.snapshotMembership = membership;
+  }
+
+  private snapshotMembership: Membership | null = null;
+
+  membershipAt(index: number): Membership {
+    for (let i = index; i > this.walPurged.index; i--) {
+      const entry = this.entryAt(i);
+      if (entry?.kind === 'configuration') return { index: i, members: decodeMembership(entry.payload) };
+    }
+    return this.snapshotMembership ?? { index: 0, members: this.initialMembers };
+  }
+
+  private termStarts(): TermStart[] {
+    const starts: TermStart[] = [];
+    let term = -1;
+    for (const entry of this.walEntries) {
+      if (entry.term !== term) {
+        starts.push({ term: entry.term, index: entry.index });
+        term = entry.term;
+      }
+    }
+    return starts;
+  }
+
+  private recoveredMemberships(): Membership[] {
+    const found: Membership[] = [];
+    for (let i = this.walEntries.length - 1; i >= 0 && found.length < 2; i--) {
+      const entry = this.walEntries[i]!;
+      if (entry.kind === 'configuration')
+        found.unshift({ index: entry.index, members: decodeMembership(entry.payload) });
+    }
+    // Fewer than two in the WAL: the one before is the snapshot's, or the bootstrap configuration.
+    if (found.length < 2)
+      found.unshift(this.snapshotMembership ?? { index: 0, members: this.initialMembers });
+    return found;
+  }
+}

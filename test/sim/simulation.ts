@@ -1,0 +1,468 @@
+import {
+  type Command,
+  compareNodeIds,
+  type EngineConfig,
+  InvariantError,
+  type Member,
+  type Message,
+  type NodeId,
+  Prng,
+} from '../../src/consensus/index.js';
+import type { LogEntry } from '../../src/wal/entry.js';
+import { SafetyChecker, Violation } from './safety-checker.js';
+import { type NetworkFaults, SimNetwork } from './sim-network.js';
+import { SimNode } from './sim-node.js';
+
+export interface SimulationOptions {
+  readonly seed: number;
+  /** 3 to 7. */
+  readonly nodeCount: number;
+  /** Ticks of faults; then everything heals and the cluster gets `settleTicks` to converge. */
+  readonly chaosTicks: number;
+  readonly settleTicks: number;
+  readonly engineConfig?: Partial<EngineConfig>;
+}
+
+export interface SimulationStats {
+  proposals: number;
+  acked: number;
+  maxTerm: number;
+  messagesSent: number;
+  messagesDropped: number;
+  crashes: number;
+  partitions: number;
+  pauses: number;
+  unhealthy: number;
+  transfers: number;
+  committed: number;
+  healedLeaderAfterTicks: number | null;
+}
+
+export interface SimulationResult {
+  readonly seed: number;
+  readonly ok: boolean;
+  readonly failure: string | null;
+  readonly failedAtTick: number | null;
+  readonly stats: SimulationStats;
+  /** FNV-1a over every role change and commit: same seed, same digest. */
+  readonly digest: string;
+  readonly reproduce: string;
+}
+
+/** After the heal, a leader must exist within this many ticks. */
+export const leaderAfterHealTicksMax = 120;
+
+type ScheduledAction = { readonly atTick: number; readonly run: () => void };
+
+/** The whole cluster in one process on virtual time: one tick = one engine tick. */
+export class Simulation {
+  readonly nodes: SimNode[];
+  readonly network: SimNetwork;
+  readonly checker: SafetyChecker;
+  now = 0;
+  private readonly prng: Prng;
+  private readonly faultPrng: Prng;
+  private scheduled: ScheduledAction[] = [];
+  private proposalSeq = 0;
+  private readonly pending = new Map<string, { nodeId: NodeId; index: number; term: number }>();
+  private digestHash = 0x811c9dc5;
+  readonly stats: SimulationStats = {
+    proposals: 0,
+    acked: 0,
+    maxTerm: 0,
+    messagesSent: 0,
+    messagesDropped: 0,
+    crashes: 0,
+    partitions: 0,
+    pauses: 0,
+    unhealthy: 0,
+    transfers: 0,
+    committed: 0,
+    healedLeaderAfterTicks: null,
+  };
+  /** Commands of the current tick, for transcripts (null: not recorded). */
+  trace: string[] | null = null;
+  fsyncDelayTicksMax = 2;
+  forcedPromotion = false;
+
+  constructor(
+    readonly options: SimulationOptions,
+    checkerMode: 'throw' | 'collect' = 'throw',
+  ) {
+    this.prng = new Prng(options.seed);
+    this.faultPrng = this.prng.fork();
+    this.network = new SimNetwork(this.prng.fork());
+    this.checker = new SafetyChecker(checkerMode);
+    const ids = Array.from({ length: options.nodeCount }, (_, i) => `n${i + 1}`);
+    const members: Member[] = ids.map((id) => ({ id, neverLeader: false }));
+    const seeds = this.prng.fork();
+    this.nodes = ids.map(
+      (id) => new SimNode(id, members, options.engineConfig ?? {}, seeds.nextUint32(), this.hooks()),
+    );
+    for (const node of this.nodes) node.start();
+  }
+
+  node(id: NodeId): SimNode {
+    const node = this.nodes.find((n) => n.id === id);
+    if (node === undefined) throw new Error(`no node ${id}`);
+    return node;
+  }
+
+  get digest(): string {
+    return (this.digestHash >>> 0).toString(16).padStart(8, '0');
+  }
+
+  private mix(text: string): void {
+    let hash = this.digestHash;
+    for (let i = 0; i < text.length; i++) {
+      hash ^= text.charCodeAt(i);
+      hash = Math.imul(hash, 0x01000193);
+    }
+    this.digestHash = hash >>> 0;
+  }
+
+  private hooks() {
+    return {
+      now: () => this.now,
+      send: (message: Message) => this.network.send(message, this.now),
+      fsyncDelayTicks: () => this.prng.between(0, this.fsyncDelayTicksMax),
+      onCommand: (node: SimNode, command: Command) => this.onCommand(node, command),
+      onAppend: (node: SimNode, entry: LogEntry, prevTerm: number) =>
+        this.checker.onAppend(node.id, entry, prevTerm),
+      onRemoved: (node: SimNode, entry: LogEntry, why: string) => this.checker.onRemoved(node.id, entry, why),
+      onCommit: (node: SimNode, index: number, entry: LogEntry) => this.onCommit(node, index, entry),
+      onApply: (node: SimNode, index: number, entry: LogEntry) => this.checker.onApply(node.id, index, entry),
+      onLeader: (node: SimNode, term: number) => {
+        this.stats.maxTerm = Math.max(this.stats.maxTerm, term);
+        if (!this.forcedPromotion) {
+          this.checker.onLeader(node.id, term, (index) => node.entryAt(index), node.walFirstIndex());
+        }
+      },
+    };
+  }
+
+  private onCommand(node: SimNode, command: Command): void {
+    switch (command.kind) {
+      case 'roleChanged':
+        this.mix(`${this.now}${node.id}${command.role}${command.term}${command.leaderId}`);
+        break;
+      case 'commit':
+        this.mix(`${this.now}${node.id}c${command.index}`);
+        break;
+      case 'proposalAccepted':
+        this.pending.set(`${command.logId.term}/${command.logId.index}`, {
+          nodeId: node.id,
+          index: command.logId.index,
+          term: command.logId.term,
+        });
+        break;
+      case 'event':
+        if (command.event.kind === 'diverged' && !this.forcedPromotion) {
+          throw new Violation(`${node.id} diverged at ${command.event.index} without a forced promotion`);
+        }
+        break;
+      default:
+        break;
+    }
+    this.trace?.push(`${node.id}: ${describe(command)}`);
+  }
+
+  private onCommit(node: SimNode, index: number, entry: LogEntry): void {
+    this.checker.onCommit(node.id, index, entry, node.engine?.status().term ?? 0);
+    this.stats.committed = Math.max(this.stats.committed, index);
+    const key = `${entry.term}/${index}`;
+    const proposal = this.pending.get(key);
+    if (proposal !== undefined && proposal.nodeId === node.id) {
+      this.pending.delete(key);
+      this.checker.onAck({ term: entry.term, index }, entry);
+      this.stats.acked++;
+    }
+  }
+
+  // ---------------------------------------------------------------- the loop
+
+  /** One tick: scheduled faults, engine ticks, deliveries, fsyncs. */
+  tick(): void {
+    this.now++;
+    const due = this.scheduled.filter((action) => action.atTick <= this.now);
+    this.scheduled = this.scheduled.filter((action) => action.atTick > this.now);
+    for (const action of due) action.run();
+    for (const node of this.nodes) {
+      if (node.up && !node.isPaused(this.now)) node.step({ kind: 'tick' });
+    }
+    const messages = this.network.takeDue(this.now, (message) => this.node(message.to).isPaused(this.now));
+    for (const message of messages) {
+      const node = this.node(message.to);
+      if (node.up) node.step({ kind: 'receive', message });
+    }
+    for (const node of this.nodes) {
+      if (node.up && !node.isPaused(this.now)) node.completeSyncs(this.now);
+    }
+  }
+
+  propose(node: SimNode): void {
+    this.proposalSeq++;
+    this.stats.proposals++;
+    node.step({ kind: 'propose', payload: new TextEncoder().encode(`p${this.proposalSeq}`) });
+  }
+
+  leaders(): SimNode[] {
+    return this.nodes.filter((node) => node.up && node.role === 'LEADER');
+  }
+
+  private schedule(afterTicks: number, run: () => void): void {
+    this.scheduled.push({ atTick: this.now + afterTicks, run });
+  }
+
+  // ---------------------------------------------------------------- faults
+
+  private chooseFaults(): NetworkFaults {
+    const p = this.faultPrng;
+    return {
+      lossRate: p.pick([0, 0.01, 0.05, 0.15]),
+      duplicateRate: p.pick([0, 0.02, 0.1]),
+      delayTicksMin: 1,
+      delayTicksMax: p.pick([1, 2, 4, 8]),
+    };
+  }
+
+  private injectFaults(): void {
+    const p = this.faultPrng;
+    const ids = this.nodes.map((node) => node.id);
+    if (this.network.blockedLinks().length === 0 && p.chance(0.012)) this.startPartition(ids);
+    if (p.chance(0.006)) {
+      const node = p.pick(this.nodes);
+      if (node.up) {
+        this.stats.crashes++;
+        node.crash(p.below(node.unsyncedCount() + 1));
+        this.network.dropTo(node.id);
+        this.schedule(p.between(3, 120), () => node.start());
+      }
+    }
+    if (p.chance(0.004)) {
+      const node = p.pick(this.nodes);
+      this.stats.pauses++;
+      node.pausedUntilTick = Math.max(node.pausedUntilTick, this.now + p.between(3, 40));
+    }
+    if (p.chance(0.004)) {
+      const node = p.pick(this.nodes);
+      if (node.healthy) {
+        this.stats.unhealthy++;
+        this.setHealth(node, false);
+        this.schedule(p.between(5, 150), () => this.setHealth(node, true));
+      }
+    }
+    if (p.chance(0.003)) {
+      const leader = this.leaders()[0];
+      if (leader !== undefined) {
+        this.stats.transfers++;
+        leader.step({ kind: 'transferLeadership', to: p.chance(0.5) ? null : p.pick(ids) });
+      }
+    }
+  }
+
+  setHealth(node: SimNode, healthy: boolean): void {
+    node.healthy = healthy;
+    node.step({ kind: 'healthChanged', healthy });
+  }
+
+  private startPartition(ids: NodeId[]): void {
+    const p = this.faultPrng;
+    this.stats.partitions++;
+    const shuffled = [...ids];
+    for (let i = shuffled.length - 1; i > 0; i--) {
+      const j = p.below(i + 1);
+      [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+    }
+    const leader = this.leaders()[0]?.id ?? shuffled[0]!;
+    switch (p.below(4)) {
+      case 0: {
+        const cut = p.between(1, ids.length - 1);
+        this.network.partition([shuffled.slice(0, cut), shuffled.slice(cut)]);
+        break;
+      }
+      case 1:
+        this.network.partition([[leader], ids.filter((id) => id !== leader)]);
+        break;
+      case 2: {
+        // A bridge: two sides that only one node connects.
+        const bridge = shuffled[0]!;
+        const rest = shuffled.slice(1);
+        const cut = Math.max(1, Math.floor(rest.length / 2));
+        this.network.partition([rest.slice(0, cut), rest.slice(cut)]);
+        void bridge;
+        break;
+      }
+      default: {
+        // One way: the leader's (or a random node's) messages out are lost, what comes in arrives.
+        for (const id of ids) if (id !== leader) this.network.block(leader, id);
+        break;
+      }
+    }
+    this.schedule(p.between(10, 150), () => this.network.heal());
+  }
+
+  /** Ends every fault: links, crashes, pauses, health; the network becomes reliable but still delays. */
+  heal(): void {
+    this.scheduled = [];
+    this.network.heal();
+    this.network.faults = { lossRate: 0, duplicateRate: 0, delayTicksMin: 1, delayTicksMax: 2 };
+    for (const node of this.nodes) {
+      node.pausedUntilTick = -1;
+      node.start();
+      if (!node.healthy) this.setHealth(node, true);
+    }
+  }
+
+  // ---------------------------------------------------------------- a whole run
+
+  run(): SimulationResult {
+    let failure: string | null = null;
+    let failedAtTick: number | null = null;
+    try {
+      this.runPhases();
+    } catch (error) {
+      if (!(error instanceof Violation || error instanceof InvariantError || error instanceof Error))
+        throw error;
+      failure = `${error.name}: ${error.message}`;
+      failedAtTick = this.now;
+    }
+    this.stats.messagesSent = this.network.sentCount;
+    this.stats.messagesDropped = this.network.droppedCount;
+    const { seed, nodeCount, chaosTicks, settleTicks } = this.options;
+    return {
+      seed,
+      ok: failure === null,
+      failure,
+      failedAtTick,
+      stats: this.stats,
+      digest: this.digest,
+      reproduce: `npm run sim -- --seed ${seed} --nodes ${nodeCount} --ticks ${chaosTicks + settleTicks}${this.options.engineConfig?.unsafeCommitWithoutQuorum ? ' --plant-bug' : ''}`,
+    };
+  }
+
+  private runPhases(): void {
+    const { chaosTicks, settleTicks } = this.options;
+    this.network.faults = this.chooseFaults();
+    const proposeRate = this.faultPrng.pick([0.1, 0.3, 0.6]);
+    while (this.now < chaosTicks) {
+      this.injectFaults();
+      if (this.faultPrng.chance(proposeRate)) this.proposeSomewhere();
+      this.tick();
+    }
+    this.heal();
+    const healTick = this.now;
+    const quietTick = healTick + Math.floor(settleTicks / 2);
+    while (this.now < healTick + settleTicks) {
+      if (this.now < quietTick && this.faultPrng.chance(proposeRate)) this.proposeSomewhere();
+      this.tick();
+      if (this.stats.healedLeaderAfterTicks === null && this.leaders().length > 0) {
+        this.stats.healedLeaderAfterTicks = this.now - healTick;
+      }
+      if (this.stats.healedLeaderAfterTicks === null && this.now - healTick > leaderAfterHealTicksMax) {
+        throw new Violation(`liveness: no leader ${leaderAfterHealTicksMax} ticks after the faults healed`);
+      }
+    }
+    this.checkConverged();
+  }
+
+  private proposeSomewhere(): void {
+    const leader = this.leaders()[0];
+    const target =
+      leader !== undefined && this.faultPrng.chance(0.9) ? leader : this.faultPrng.pick(this.nodes);
+    if (target.up && !target.isPaused(this.now)) this.propose(target);
+  }
+
+  /** Liveness after heal: one leader, the lowest eligible ID; every member holds and applied every acknowledged entry. */
+  checkConverged(): void {
+    const leaders = this.leaders();
+    if (leaders.length !== 1) {
+      throw new Violation(
+        `liveness: ${leaders.length} leaders after settling (${leaders.map((n) => n.id).join(', ')})`,
+      );
+    }
+    const leader = leaders[0]!;
+    const status = leader.engine!.status();
+    const expected = status.members
+      .filter((member) => !member.neverLeader)
+      .map((member) => member.id)
+      .sort(compareNodeIds)[0];
+    if (this.options.engineConfig?.failback !== false && expected !== leader.id) {
+      throw new Violation(`preference: ${leader.id} leads but ${expected} is the lowest eligible ID`);
+    }
+    for (const member of status.members) {
+      const node = this.node(member.id);
+      const nodeStatus = node.engine!.status();
+      if (nodeStatus.leaderId !== leader.id) {
+        throw new Violation(`liveness: ${node.id} follows ${nodeStatus.leaderId} instead of ${leader.id}`);
+      }
+      if (nodeStatus.commitIndex !== status.commitIndex) {
+        throw new Violation(
+          `liveness: ${node.id} committed ${nodeStatus.commitIndex}, the leader ${status.commitIndex}`,
+        );
+      }
+      this.checker.checkHoldsAcked(
+        node.id,
+        (index) => node.entryAt(index),
+        node.walFirstIndex(),
+        node.appliedIndex,
+      );
+    }
+  }
+}
+
+export function runSimulation(options: SimulationOptions): SimulationResult {
+  return new Simulation(options).run();
+}
+
+/** One line per command, for transcripts. */
+export function describe(command: Command): string {
+  switch (command.kind) {
+    case 'persistHardState':
+      return `persist term=${command.term} vote=${command.votedFor ?? '-'}`;
+    case 'truncate':
+      return `truncate from ${command.fromIndex}`;
+    case 'append':
+      return `append ${command.entries.map((e) => `${e.term}/${e.index}:${e.kind}`).join(' ')}`;
+    case 'send':
+      return `send ${describeMessage(command.message)}`;
+    case 'replicate':
+      return `replicate to=${command.to} prev=${command.prevLogId.term}/${command.prevLogId.index} [${command.fromIndex},${command.toIndex}] commit=${command.leaderCommit}`;
+    case 'commit':
+      return `commit ${command.index}`;
+    case 'roleChanged':
+      return `role ${command.role} term=${command.term} leader=${command.leaderId ?? '-'} (${command.reason})`;
+    case 'proposalAccepted':
+      return `proposal accepted ${command.logId.term}/${command.logId.index}`;
+    case 'proposalRejected':
+      return `proposal rejected ${command.reason} leader=${command.leaderId ?? '-'}`;
+    case 'statusChanged':
+      return `status ${command.nodeId} ${command.status}`;
+    case 'needsMigration':
+      return `needs migration ${command.nodeId} next=${command.nextIndex} first=${command.firstIndex}`;
+    case 'event':
+      return `event ${JSON.stringify(command.event)}`;
+  }
+}
+
+export function describeMessage(message: Message): string {
+  const head = `${message.kind} ${message.from}->${message.to} term=${message.term}`;
+  switch (message.kind) {
+    case 'preVote':
+    case 'vote':
+      return `${head} last=${message.lastLogId.term}/${message.lastLogId.index}`;
+    case 'preVoteResponse':
+    case 'voteResponse':
+      return `${head} granted=${message.granted}`;
+    case 'appendEntries':
+      return `${head} prev=${message.prevLogId.term}/${message.prevLogId.index} entries=${message.entries.length} commit=${message.leaderCommit}`;
+    case 'appendEntriesResponse':
+      return `${head} ${message.success ? `ok match=${message.matchIndex}` : `reject prev=${message.rejectedPrevIndex}`}`;
+    case 'heartbeat':
+      return `${head} commit=${message.commitIndex}`;
+    case 'heartbeatResponse':
+      return `${head} last=${message.lastIndex}`;
+    case 'timeoutNow':
+      return head;
+  }
+}
