@@ -7,21 +7,22 @@ import type { EntryKind, LogEntry } from './entry.js';
  *
  * Layout (little-endian), FRAME_HEADER_BYTES = 36, then the stored payload:
  *   0  4  magic "WFRM"
- *   4  1  version (1)
- *   5  1  flags: bit 0 = payload is LZ4-compressed (lz4-napi compressSync block with its 4-byte
+ *   4  4  CRC-32 (IEEE) over bytes [8, 36 + storedBytes): every header field after it and the
+ *         stored payload (one contiguous range, so one checksum call per frame)
+ *   8  1  version (1)
+ *   9  1  flags: bit 0 = payload is LZ4-compressed (lz4-napi compressSync block with its 4-byte
  *         length prefix); bit 1 = first frame of a group-commit batch; bit 2 = last frame of a
  *         batch (recovery uses them to tell a torn unsynced batch from damage to synced data);
  *         every other bit must be 0
- *   6  1  kind: 1 transaction, 2 configuration, 3 noop
- *   7  1  reserved, 0
- *   8  4  storedBytes: payload bytes as stored after the header
- *  12  4  payloadBytes: payload bytes after decompression (== storedBytes when not compressed)
- *  16  8  term  (u64, must be <= 2^53 - 1)
- *  24  8  index (u64, >= 1, must be <= 2^53 - 1)
- *  32  4  CRC-32 (IEEE) over bytes [0, 32) followed by the stored payload
+ *  10  1  kind: 1 transaction, 2 configuration, 3 noop
+ *  11  1  reserved, 0
+ *  12  4  storedBytes: payload bytes as stored after the header
+ *  16  4  payloadBytes: payload bytes after decompression (== storedBytes when not compressed)
+ *  20  8  term  (u64, must be <= 2^53 - 1)
+ *  28  8  index (u64, >= 1, must be <= 2^53 - 1)
  *  36  .. stored payload
  *
- * The CRC covers every header field and the stored bytes, so a bit flip anywhere is detected
+ * The magic is compared exactly and the CRC covers everything else, so a bit flip anywhere is detected
  * (any burst of up to 32 bits always, any other damage with probability 1 - 2^-32) before the
  * payload is decompressed. Length fields are also range-checked, so a damaged length cannot make
  * the decoder allocate or skip an absurd amount.
@@ -37,7 +38,8 @@ const FLAG_LZ4 = 0x01;
 export const FRAME_FLAG_BATCH_START = 0x02;
 export const FRAME_FLAG_BATCH_END = 0x04;
 const FLAGS_KNOWN = FLAG_LZ4 | FRAME_FLAG_BATCH_START | FRAME_FLAG_BATCH_END;
-const CRC_OFFSET = 32;
+const CRC_OFFSET = 4;
+const CRC_START = 8;
 /** lz4-napi prefixes its block with the uncompressed length (u32 LE). */
 const LZ4_PREFIX_BYTES = 4;
 /** Payloads this small never shrink under LZ4; skip the attempt. */
@@ -102,7 +104,9 @@ function viewOf(bytes: Uint8Array): DataView {
 
 function storedPayload(payload: Uint8Array, options: EncodeOptions): { stored: Uint8Array; flags: number } {
   if (!options.compress || payload.byteLength < COMPRESS_BYTES_MIN) return { stored: payload, flags: 0 };
-  const input = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+  const input = Buffer.isBuffer(payload)
+    ? payload
+    : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
   const compressed = compressSync(input);
   if (compressed.byteLength >= payload.byteLength) return { stored: payload, flags: 0 };
   return { stored: compressed, flags: FLAG_LZ4 };
@@ -132,17 +136,16 @@ export function encodeFrame(entry: LogEntry, options: EncodeOptions): Buffer {
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + stored.byteLength);
   const view = viewOf(frame);
   view.setUint32(0, MAGIC, true);
-  frame[4] = FRAME_VERSION;
-  frame[5] = flags | batchFlags;
-  frame[6] = kindCode;
-  frame[7] = 0;
-  view.setUint32(8, stored.byteLength, true);
-  view.setUint32(12, entry.payload.byteLength, true);
-  writeU64(view, 16, entry.term);
-  writeU64(view, 24, entry.index);
+  frame[8] = FRAME_VERSION;
+  frame[9] = flags | batchFlags;
+  frame[10] = kindCode;
+  frame[11] = 0;
+  view.setUint32(12, stored.byteLength, true);
+  view.setUint32(16, entry.payload.byteLength, true);
+  writeU64(view, 20, entry.term);
+  writeU64(view, 28, entry.index);
   frame.set(stored, FRAME_HEADER_BYTES);
-  const crc = crc32(frame.subarray(FRAME_HEADER_BYTES), crc32(frame.subarray(0, CRC_OFFSET)));
-  view.setUint32(CRC_OFFSET, crc, true);
+  view.setUint32(CRC_OFFSET, crc32(frame.subarray(CRC_START)), true);
   return frame;
 }
 
@@ -154,9 +157,8 @@ export function setBatchFlags(frame: Buffer, batchFlags: number): void {
   assert((batchFlags & ~(FRAME_FLAG_BATCH_START | FRAME_FLAG_BATCH_END)) === 0, `batch flags ${batchFlags}`);
   const view = viewOf(frame);
   assert(view.getUint32(0, true) === MAGIC && frame.byteLength >= FRAME_HEADER_BYTES, 'not an encoded frame');
-  frame[5] = ((frame[5] ?? 0) & FLAG_LZ4) | batchFlags;
-  const crc = crc32(frame.subarray(FRAME_HEADER_BYTES), crc32(frame.subarray(0, CRC_OFFSET)));
-  view.setUint32(CRC_OFFSET, crc, true);
+  frame[9] = ((frame[9] ?? 0) & FLAG_LZ4) | batchFlags;
+  view.setUint32(CRC_OFFSET, crc32(frame.subarray(CRC_START)), true);
 }
 
 interface ParsedHeader {
@@ -170,22 +172,22 @@ interface ParsedHeader {
 
 function headerProblem(bytes: Uint8Array, view: DataView, offset: number): string | ParsedHeader {
   if (view.getUint32(offset, true) !== MAGIC) return 'bad magic';
-  if (bytes[offset + 4] !== FRAME_VERSION) return `unknown version ${bytes[offset + 4]}`;
-  const flags = bytes[offset + 5] ?? 0;
+  if (bytes[offset + 8] !== FRAME_VERSION) return `unknown version ${bytes[offset + 8]}`;
+  const flags = bytes[offset + 9] ?? 0;
   if ((flags & ~FLAGS_KNOWN) !== 0) return `unknown flags 0x${flags.toString(16)}`;
-  const kind = KINDS_BY_CODE[bytes[offset + 6] ?? 0];
-  if (kind === undefined) return `unknown kind ${bytes[offset + 6]}`;
-  if (bytes[offset + 7] !== 0) return 'reserved byte is not 0';
-  const storedBytes = view.getUint32(offset + 8, true);
-  const payloadBytes = view.getUint32(offset + 12, true);
+  const kind = KINDS_BY_CODE[bytes[offset + 10] ?? 0];
+  if (kind === undefined) return `unknown kind ${bytes[offset + 10]}`;
+  if (bytes[offset + 11] !== 0) return 'reserved byte is not 0';
+  const storedBytes = view.getUint32(offset + 12, true);
+  const payloadBytes = view.getUint32(offset + 16, true);
   if (payloadBytes > FRAME_PAYLOAD_BYTES_LIMIT) return `payload length ${payloadBytes} over the limit`;
   const compressed = (flags & FLAG_LZ4) !== 0;
   if (!compressed && storedBytes !== payloadBytes) return 'stored and payload lengths differ';
   if (compressed && (storedBytes <= LZ4_PREFIX_BYTES || storedBytes >= payloadBytes)) {
     return 'compressed length out of range';
   }
-  const term = readU64(view, offset + 16);
-  const index = readU64(view, offset + 24);
+  const term = readU64(view, offset + 20);
+  const index = readU64(view, offset + 28);
   if (Number.isNaN(term) || Number.isNaN(index) || index < 1) return 'term or index out of range';
   return { flags, kind, storedBytes, payloadBytes, term, index };
 }
@@ -202,15 +204,16 @@ export function decodeFrameHeader(bytes: Uint8Array, offset: number): HeaderResu
   return { kind: 'header', term: parsed.term, index: parsed.index, frameBytes, flags: parsed.flags };
 }
 
+function crcMatches(bytes: Uint8Array, offset: number, frameBytes: number): boolean {
+  const crcActual = crc32(bytes.subarray(offset + CRC_START, offset + frameBytes));
+  return crcActual === viewOf(bytes).getUint32(offset + CRC_OFFSET, true);
+}
+
 /** Like decodeFrameHeader, and also checks the CRC: a whole valid frame, without decompressing it. */
 export function verifyFrame(bytes: Uint8Array, offset: number): HeaderResult {
   const header = decodeFrameHeader(bytes, offset);
   if (header.kind !== 'header') return header;
-  const view = viewOf(bytes);
-  const stored = bytes.subarray(offset + FRAME_HEADER_BYTES, offset + header.frameBytes);
-  const crcActual = crc32(stored, crc32(bytes.subarray(offset, offset + CRC_OFFSET)));
-  if (crcActual !== view.getUint32(offset + CRC_OFFSET, true))
-    return { kind: 'invalid', reason: 'CRC mismatch' };
+  if (!crcMatches(bytes, offset, header.frameBytes)) return { kind: 'invalid', reason: 'CRC mismatch' };
   return header;
 }
 
@@ -231,9 +234,7 @@ export function decodeFrame(bytes: Uint8Array, offset: number): DecodeResult {
   const frameBytes = FRAME_HEADER_BYTES + parsed.storedBytes;
   if (available < frameBytes) return { kind: 'incomplete', bytesNeeded: frameBytes - available };
   const stored = bytes.subarray(offset + FRAME_HEADER_BYTES, offset + frameBytes);
-  const crcExpected = view.getUint32(offset + CRC_OFFSET, true);
-  const crcActual = crc32(stored, crc32(bytes.subarray(offset, offset + CRC_OFFSET)));
-  if (crcActual !== crcExpected) return { kind: 'invalid', reason: 'CRC mismatch' };
+  if (!crcMatches(bytes, offset, frameBytes)) return { kind: 'invalid', reason: 'CRC mismatch' };
   const compressed = (parsed.flags & FLAG_LZ4) !== 0;
   const payload = compressed ? decompress(stored, parsed.payloadBytes) : stored;
   if (payload === undefined) return { kind: 'invalid', reason: 'LZ4 block does not decode to its length' };

@@ -456,7 +456,7 @@ export class Wal {
   }
 
   #frameTerm(frame: Buffer): number {
-    return frame.readUInt32LE(20) * 0x1_0000_0000 + frame.readUInt32LE(16);
+    return frame.readUInt32LE(24) * 0x1_0000_0000 + frame.readUInt32LE(20);
   }
 
   /** Seals the active segment and starts the next one; see DESIGN.md for the crash analysis. */
