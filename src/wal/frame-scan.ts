@@ -1,11 +1,4 @@
-import {
-  decodeFrameHeader,
-  FRAME_FLAG_BATCH_END,
-  FRAME_FLAG_BATCH_START,
-  FRAME_MAGIC_BYTES,
-  type HeaderResult,
-  verifyFrame,
-} from './frame.js';
+import { decodeFrameHeader, FRAME_MAGIC_BYTES, type HeaderResult, verifyFrame } from './frame.js';
 import {
   decodeSeal,
   decodeSealTrailer,
@@ -23,10 +16,11 @@ import type { TermRun } from './term-runs.js';
  *   non-decreasing terms from the header's prevTerm; a valid frame that breaks this is damage;
  * - a valid seal right after the last frame ends the segment;
  * - anything else ends the frames. It is a torn write (the tail of the last, unsynced batch) only
- *   if nothing after it proves that its batch had been synced: a later frame that starts a batch,
- *   bytes after a later frame that ends a batch, or a seal at the end all prove it (batches are
- *   written one after another, each only once the previous one's fsync returned). Otherwise it is
- *   damage, and recovery must not drop it.
+ *   if nothing after it proves that its batch had been synced: a valid frame of a later batch (its
+ *   index minus its batch position is past the damaged index), bytes after a valid frame that
+ *   ends a batch, or a seal at the end all prove it (batches are written one after another, each
+ *   only once the previous one's fsync returned). Otherwise it is damage, and recovery must not
+ *   drop it.
  */
 
 export interface ScannedFrames {
@@ -106,7 +100,7 @@ export function scanSegment(bytes: Uint8Array, start: ScanStart, checkCrc = true
     const seal = sealAt(bytes, walk.position);
     if (seal !== undefined && sealMatches(seal, walk)) return { kind: 'clean', ...walk.result(true) };
     const reason = header.kind === 'incomplete' ? 'incomplete frame' : header.reason;
-    const proof = syncedAfter(bytes, walk.position);
+    const proof = syncedAfter(bytes, walk.position, walk.lastIndex + 1);
     if (proof !== undefined) {
       return { kind: 'damaged', offset: walk.position, what: `${reason}, but ${proof}` };
     }
@@ -133,7 +127,7 @@ function sealAt(bytes: Uint8Array, offset: number): SegmentSeal | undefined {
 }
 
 /** Why the bytes from `offset` on cannot be an unsynced tail, or undefined when they can be. */
-function syncedAfter(bytes: Uint8Array, offset: number): string | undefined {
+function syncedAfter(bytes: Uint8Array, offset: number, damagedIndex: number): string | undefined {
   const trailer = decodeSealTrailer(bytes.subarray(Math.max(0, bytes.byteLength - SEAL_TRAILER_BYTES)));
   if (trailer.ok && bytes.byteLength - trailer.value > offset) {
     const seal = decodeSeal(bytes.subarray(bytes.byteLength - trailer.value));
@@ -149,11 +143,14 @@ function syncedAfter(bytes: Uint8Array, offset: number): string | undefined {
       position += 1;
       continue;
     }
-    if ((header.flags & FRAME_FLAG_BATCH_START) !== 0) {
-      return `a later batch starts with a valid frame at byte ${position}, so this one had been synced`;
+    if (header.index < damagedIndex) {
+      return `a valid frame of entry ${header.index} follows at byte ${position}, out of order`;
+    }
+    if (header.index - header.batchPosition > damagedIndex) {
+      return `entry ${header.index} at byte ${position} belongs to a later batch, so this one had been synced`;
     }
     const end = position + header.frameBytes;
-    if ((header.flags & FRAME_FLAG_BATCH_END) !== 0 && end < bytes.byteLength) {
+    if (header.batchEnd && end < bytes.byteLength) {
       return `its batch ends with a valid frame at byte ${position} and more was written after it, so it had been synced`;
     }
     position = end;

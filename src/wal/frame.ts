@@ -5,22 +5,22 @@ import type { EntryKind, LogEntry } from './entry.js';
 /**
  * The WAL frame codec: one LogEntry <-> one self-checking byte string. Pure: no I/O, no clock.
  *
- * Layout (little-endian), FRAME_HEADER_BYTES = 36, then the stored payload:
+ * Layout (little-endian), FRAME_HEADER_BYTES = 40, then the stored payload:
  *   0  4  magic "WFRM"
- *   4  4  CRC-32 (IEEE) over bytes [8, 36 + storedBytes): every header field after it and the
+ *   4  4  CRC-32 (IEEE) over bytes [8, 40 + storedBytes): every header field after it and the
  *         stored payload (one contiguous range, so one checksum call per frame)
  *   8  1  version (1)
  *   9  1  flags: bit 0 = payload is LZ4-compressed (lz4-napi compressSync block with its 4-byte
- *         length prefix); bit 1 = first frame of a group-commit batch; bit 2 = last frame of a
- *         batch (recovery uses them to tell a torn unsynced batch from damage to synced data);
- *         every other bit must be 0
+ *         length prefix); bit 2 = last frame of its group-commit batch; every other bit must be 0
  *  10  1  kind: 1 transaction, 2 configuration, 3 noop
  *  11  1  reserved, 0
  *  12  4  storedBytes: payload bytes as stored after the header
  *  16  4  payloadBytes: payload bytes after decompression (== storedBytes when not compressed)
  *  20  8  term  (u64, must be <= 2^53 - 1)
  *  28  8  index (u64, >= 1, must be <= 2^53 - 1)
- *  36  .. stored payload
+ *  36  4  batchPosition: frames before this one in its group-commit batch (0 = first). With the
+ *         batch-end flag, recovery tells a torn unsynced batch from damage to synced data
+ *  40  .. stored payload
  *
  * The magic is compared exactly and the CRC covers everything else, so a bit flip anywhere is detected
  * (any burst of up to 32 bits always, any other damage with probability 1 - 2^-32) before the
@@ -28,16 +28,17 @@ import type { EntryKind, LogEntry } from './entry.js';
  * the decoder allocate or skip an absurd amount.
  */
 
-export const FRAME_HEADER_BYTES = 36;
+export const FRAME_HEADER_BYTES = 40;
 export const FRAME_VERSION = 1;
 /** Hard ceiling for one payload; options.entryBytesMax must not exceed it. */
 export const FRAME_PAYLOAD_BYTES_LIMIT = 256 * 1024 * 1024;
 
 const MAGIC = 0x4d524657; // "WFRM" read as a little-endian u32
 const FLAG_LZ4 = 0x01;
-export const FRAME_FLAG_BATCH_START = 0x02;
-export const FRAME_FLAG_BATCH_END = 0x04;
-const FLAGS_KNOWN = FLAG_LZ4 | FRAME_FLAG_BATCH_START | FRAME_FLAG_BATCH_END;
+const FLAG_BATCH_END = 0x04;
+const FLAGS_KNOWN = FLAG_LZ4 | FLAG_BATCH_END;
+/** A batch never holds more frames than this (wal.batch_size is bounded far below it). */
+const BATCH_POSITION_MAX = 0xffff_ffff;
 const CRC_OFFSET = 4;
 const CRC_START = 8;
 /** lz4-napi prefixes its block with the uncompressed length (u32 LE). */
@@ -51,8 +52,6 @@ const KINDS_BY_CODE: readonly (EntryKind | undefined)[] = [undefined, 'transacti
 export interface EncodeOptions {
   /** Try LZ4; it is used only when it makes the stored payload strictly smaller. */
   readonly compress: boolean;
-  /** FRAME_FLAG_BATCH_START and/or FRAME_FLAG_BATCH_END, or 0 (default) for a frame inside a batch. */
-  readonly batchFlags?: number;
 }
 
 /** A frame decoded from bytes; `frameBytes` is how many bytes it occupied (header + stored). */
@@ -75,8 +74,10 @@ export type HeaderResult =
       readonly term: number;
       readonly index: number;
       readonly frameBytes: number;
-      /** Raw flag bits: test FRAME_FLAG_BATCH_START / FRAME_FLAG_BATCH_END. */
-      readonly flags: number;
+      /** Frames before this one in its batch: entry index - batchPosition started the batch. */
+      readonly batchPosition: number;
+      /** Last frame of its batch. */
+      readonly batchEnd: boolean;
     }
   | { readonly kind: 'incomplete'; readonly bytesNeeded: number }
   | { readonly kind: 'invalid'; readonly reason: string };
@@ -130,34 +131,37 @@ export function encodeFrame(entry: LogEntry, options: EncodeOptions): Buffer {
   );
   const kindCode = KIND_CODES[entry.kind];
   assert(kindCode !== undefined, `unknown entry kind ${String(entry.kind)}`);
-  const batchFlags = options.batchFlags ?? 0;
-  assert((batchFlags & ~(FRAME_FLAG_BATCH_START | FRAME_FLAG_BATCH_END)) === 0, `batch flags ${batchFlags}`);
   const { stored, flags } = storedPayload(entry.payload, options);
   const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + stored.byteLength);
   const view = viewOf(frame);
   view.setUint32(0, MAGIC, true);
   frame[8] = FRAME_VERSION;
-  frame[9] = flags | batchFlags;
+  frame[9] = flags;
   frame[10] = kindCode;
   frame[11] = 0;
   view.setUint32(12, stored.byteLength, true);
   view.setUint32(16, entry.payload.byteLength, true);
   writeU64(view, 20, entry.term);
   writeU64(view, 28, entry.index);
+  view.setUint32(36, 0, true);
   frame.set(stored, FRAME_HEADER_BYTES);
   view.setUint32(CRC_OFFSET, crc32(frame.subarray(CRC_START)), true);
   return frame;
 }
 
 /**
- * Marks an encoded frame (from encodeFrame, not yet written) as the first and/or last of a batch
- * and recomputes its CRC. Batches are formed when they are written, after entries were encoded.
+ * Stamps an encoded frame (from encodeFrame, not yet written) with its place in a group-commit
+ * batch and recomputes its CRC: batches are cut when they are written, after encoding.
  */
-export function setBatchFlags(frame: Buffer, batchFlags: number): void {
-  assert((batchFlags & ~(FRAME_FLAG_BATCH_START | FRAME_FLAG_BATCH_END)) === 0, `batch flags ${batchFlags}`);
+export function stampBatch(frame: Buffer, batchPosition: number, batchEnd: boolean): void {
+  assert(
+    Number.isInteger(batchPosition) && batchPosition >= 0 && batchPosition <= BATCH_POSITION_MAX,
+    'position',
+  );
   const view = viewOf(frame);
   assert(view.getUint32(0, true) === MAGIC && frame.byteLength >= FRAME_HEADER_BYTES, 'not an encoded frame');
-  frame[9] = ((frame[9] ?? 0) & FLAG_LZ4) | batchFlags;
+  frame[9] = ((frame[9] ?? 0) & FLAG_LZ4) | (batchEnd ? FLAG_BATCH_END : 0);
+  view.setUint32(36, batchPosition, true);
   view.setUint32(CRC_OFFSET, crc32(frame.subarray(CRC_START)), true);
 }
 
@@ -168,6 +172,7 @@ interface ParsedHeader {
   readonly payloadBytes: number;
   readonly term: number;
   readonly index: number;
+  readonly batchPosition: number;
 }
 
 function headerProblem(bytes: Uint8Array, view: DataView, offset: number): string | ParsedHeader {
@@ -189,7 +194,9 @@ function headerProblem(bytes: Uint8Array, view: DataView, offset: number): strin
   const term = readU64(view, offset + 20);
   const index = readU64(view, offset + 28);
   if (Number.isNaN(term) || Number.isNaN(index) || index < 1) return 'term or index out of range';
-  return { flags, kind, storedBytes, payloadBytes, term, index };
+  const batchPosition = view.getUint32(offset + 36, true);
+  if (batchPosition >= index) return 'batch position out of range';
+  return { flags, kind, storedBytes, payloadBytes, term, index, batchPosition };
 }
 
 /** Reads and sanity-checks the header at `offset` without touching the payload or the CRC. */
@@ -201,7 +208,15 @@ export function decodeFrameHeader(bytes: Uint8Array, offset: number): HeaderResu
   if (typeof parsed === 'string') return { kind: 'invalid', reason: parsed };
   const frameBytes = FRAME_HEADER_BYTES + parsed.storedBytes;
   if (available < frameBytes) return { kind: 'incomplete', bytesNeeded: frameBytes - available };
-  return { kind: 'header', term: parsed.term, index: parsed.index, frameBytes, flags: parsed.flags };
+  const { term, index, batchPosition } = parsed;
+  return {
+    kind: 'header',
+    term,
+    index,
+    frameBytes,
+    batchPosition,
+    batchEnd: (parsed.flags & FLAG_BATCH_END) !== 0,
+  };
 }
 
 function crcMatches(bytes: Uint8Array, offset: number, frameBytes: number): boolean {

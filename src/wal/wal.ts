@@ -1,13 +1,6 @@
 import fs from 'node:fs';
 import type { LogEntry } from './entry.js';
-import {
-  decodeFrame,
-  encodeFrame,
-  FRAME_FLAG_BATCH_END,
-  FRAME_FLAG_BATCH_START,
-  FRAME_HEADER_BYTES,
-  setBatchFlags,
-} from './frame.js';
+import { decodeFrame, encodeFrame, FRAME_HEADER_BYTES, stampBatch } from './frame.js';
 import { scanSegment } from './frame-scan.js';
 import { encodeSeal } from './frame-segment.js';
 import { OffsetTable } from './offset-table.js';
@@ -431,8 +424,7 @@ export class Wal {
       `batch starts at ${batch.firstIndex} after ${segment.lastIndex}`,
     );
     const last = batch.frames.length - 1;
-    setBatchFlags(batch.frames[0]!, FRAME_FLAG_BATCH_START | (last === 0 ? FRAME_FLAG_BATCH_END : 0));
-    if (last > 0) setBatchFlags(batch.frames[last]!, FRAME_FLAG_BATCH_END);
+    batch.frames.forEach((frame, position) => stampBatch(frame, position, position === last));
     await writeAt(this.#activeFd, Buffer.concat(batch.frames, batch.bytes), segment.framesEndBytes);
     if (this.#options.fsync) await syncData(this.#activeFd);
     this.#recordWritten(segment, batch);

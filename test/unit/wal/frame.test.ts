@@ -5,10 +5,8 @@ import {
   decodeFrame,
   decodeFrameHeader,
   encodeFrame,
-  FRAME_FLAG_BATCH_END,
-  FRAME_FLAG_BATCH_START,
   FRAME_HEADER_BYTES,
-  setBatchFlags,
+  stampBatch,
   verifyFrame,
 } from '../../../src/wal/frame.js';
 import { binlogLikePayload, seededRandom } from './wal-fixtures.js';
@@ -112,15 +110,13 @@ describe('WAL frame codec', () => {
     }
   });
 
-  test.prop([entryArb, fc.boolean(), fc.constantFrom(0, 2, 4, 6)])(
-    'batch flags can be set after encoding without changing the entry',
-    (entry, compress, flags) => {
+  test.prop([entryArb, fc.boolean(), fc.nat(), fc.boolean()])(
+    'a batch position stamped after encoding keeps the entry and reads back',
+    (entry, compress, positionSeed, batchEnd) => {
       const frame = encodeFrame(entry, { compress });
-      setBatchFlags(frame, flags);
-      const header = verifyFrame(frame, 0);
-      expect(header.kind === 'header' && header.flags & (FRAME_FLAG_BATCH_START | FRAME_FLAG_BATCH_END)).toBe(
-        flags,
-      );
+      const batchPosition = positionSeed % entry.index;
+      stampBatch(frame, batchPosition, batchEnd);
+      expect(verifyFrame(frame, 0)).toMatchObject({ kind: 'header', batchPosition, batchEnd });
       const decoded = decodeFrame(frame, 0);
       expect(decoded.kind === 'frame' && sameEntry(decoded.entry, entry)).toBe(true);
     },
