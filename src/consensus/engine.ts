@@ -799,8 +799,15 @@ export class Engine {
     const progress = this.progress.get(id);
     if (progress === undefined || progress.state === 'needsMigration') return;
     if (progress.nextIndex < this.log.firstIndex) {
-      this.markNeedsMigration(progress, null);
-      return;
+      // The follower may still hold our purge point (it is committed): try it once before
+      // declaring that only a snapshot can help.
+      if (progress.purgePointTried) {
+        this.markNeedsMigration(progress, null);
+        return;
+      }
+      progress.purgePointTried = true;
+      progress.nextIndex = this.log.firstIndex;
+      this.toProbe(progress);
     }
     if (progress.state === 'probe') {
       if (progress.probeSentTick !== null) return;
@@ -888,6 +895,7 @@ export class Engine {
     if (progress.state === 'needsMigration') return;
     if (matchIndex > progress.matchIndex) {
       progress.matchIndex = matchIndex;
+      progress.purgePointTried = false;
       progress.lastProgressTick = this.nowTicks;
       progress.inflight = progress.inflight.filter((append) => append.lastIndex > matchIndex);
     }
@@ -931,9 +939,13 @@ export class Engine {
     if (progress === undefined) return;
     if (progress.state === 'needsMigration') {
       // A migrated node comes back with a different log end that the WAL can continue from.
-      const migrated =
-        message.lastIndex !== progress.migrationLastIndex && message.lastIndex + 1 >= this.log.firstIndex;
-      if (!migrated) return;
+      if (message.lastIndex === progress.migrationLastIndex) return;
+      if (message.lastIndex + 1 < this.log.firstIndex) {
+        // Still (or again, if we purged meanwhile) behind our first retained entry: say so again.
+        progress.nextIndex = message.lastIndex + 1;
+        this.markNeedsMigration(progress, message.lastIndex);
+        return;
+      }
       progress.nextIndex = message.lastIndex + 1;
       progress.matchIndex = Math.min(progress.matchIndex, message.lastIndex);
       this.toProbe(progress);
@@ -948,9 +960,7 @@ export class Engine {
       candidate = this.persistedIndex;
     } else {
       const matches = this.members()
-        .map((member) =>
-          member.id === this.id ? this.persistedIndex : (this.progress.get(member.id)?.matchIndex ?? 0),
-        )
+        .map((member) => (member.id === this.id ? this.persistedIndex : this.countedMatchIndex(member.id)))
         .sort((a, b) => b - a);
       // A quorum of followers may hold it before our own fsync ends; we still wait for it, so
       // that on every node the commit index never passes the durable WAL.
@@ -958,6 +968,12 @@ export class Engine {
     }
     if (candidate > this.commitIndex && this.log.termAt(candidate) === this.term)
       this.setCommitIndex(candidate);
+  }
+
+  /** A follower being migrated may lose its WAL to a snapshot: its old match no longer counts. */
+  private countedMatchIndex(id: NodeId): number {
+    const progress = this.progress.get(id);
+    return progress === undefined || progress.state === 'needsMigration' ? 0 : progress.matchIndex;
   }
 
   private tickLeader(): void {

@@ -35,6 +35,8 @@ export interface Progress {
   responded: boolean;
   /** The follower's log end when it was found to need migration (a change means it was migrated). */
   migrationLastIndex: number | null;
+  /** The purge point was offered once since the last progress (see Engine.sendAppend). */
+  purgePointTried: boolean;
 }
 
 export function newProgress(id: NodeId, nextIndex: number, nowTicks: number): Progress {
@@ -50,6 +52,7 @@ export function newProgress(id: NodeId, nextIndex: number, nowTicks: number): Pr
     healthy: false,
     responded: false,
     migrationLastIndex: null,
+    purgePointTried: false,
   };
 }
 

@@ -248,18 +248,38 @@ export class SimNode {
     }
   }
 
-  /** Migration (a snapshot restore): this node's WAL and MariaDB become `source`'s applied prefix. */
+  /** The runtime's retention: tell the engine, then drop WAL entries up to `upToIndex`. */
+  purge(upToIndex: number): void {
+    if (this.engine === null || upToIndex <= this.walPurged.index || upToIndex > this.appliedIndex) return;
+    this.snapshotMembership = this.membershipAt(upToIndex);
+    this.step({ kind: 'purged', upToIndex });
+    const term = this.termAt(upToIndex)!;
+    this.walEntries.splice(0, upToIndex - this.walPurged.index);
+    this.walPurged = { term, index: upToIndex };
+  }
+
+  /**
+   * Migration (a snapshot restore, `wolfctl migrate`): the node stops, its WAL and MariaDB become
+   * `source`'s applied prefix, and it starts again.
+   */
   migrateFrom(source: SimNode): void {
     const index = Math.min(source.appliedIndex, source.walLastIndex());
     const term = source.termAt(index);
     if (term === undefined) return;
     const membership = source.membershipAt(index);
+    const wasUp = this.up;
+    this.engine = null;
+    this.pendingSyncs = [];
+    for (const entry of this.walEntries) {
+      if (entry.index > index) this.hooks.onRemoved(this, entry, 'replaced by a migration');
+    }
     this.walEntries = [];
     this.walPurged = { term, index };
     this.syncedIndex = index;
     this.appliedIndex = index;
     this.commitIndex = index;
     this.snapshotMembership = membership;
+    if (wasUp) this.start();
   }
 
   private snapshotMembership: Membership | null = null;

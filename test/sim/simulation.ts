@@ -34,6 +34,9 @@ export interface SimulationStats {
   pauses: number;
   unhealthy: number;
   transfers: number;
+  migrations: number;
+  membershipChanges: number;
+  deadNodeRemovals: number;
   committed: number;
   healedLeaderAfterTicks: number | null;
 }
@@ -77,12 +80,20 @@ export class Simulation {
     pauses: 0,
     unhealthy: 0,
     transfers: 0,
+    migrations: 0,
+    membershipChanges: 0,
+    deadNodeRemovals: 0,
     committed: 0,
     healedLeaderAfterTicks: null,
   };
   /** Commands of the current tick, for transcripts (null: not recorded). */
   trace: string[] | null = null;
   fsyncDelayTicksMax = 2;
+  private profile: { purgeRetainEntries: number | null; membershipChurn: boolean; longCrash: boolean } = {
+    purgeRetainEntries: null,
+    membershipChurn: false,
+    longCrash: false,
+  };
   forcedPromotion = false;
 
   constructor(
@@ -156,7 +167,13 @@ export class Simulation {
           term: command.logId.term,
         });
         break;
+      case 'needsMigration':
+        this.migrate(command.nodeId, node);
+        break;
       case 'event':
+        if (command.event.kind === 'membershipChangeStarted' && command.event.reason.includes('silent')) {
+          this.stats.deadNodeRemovals++;
+        }
         if (command.event.kind === 'diverged' && !this.forcedPromotion) {
           throw new Violation(`${node.id} diverged at ${command.event.index} without a forced promotion`);
         }
@@ -214,6 +231,20 @@ export class Simulation {
     this.scheduled.push({ atTick: this.now + afterTicks, run });
   }
 
+  /**
+   * The operator's `wolfctl migrate`, done at once: only from a leader whose term's entries are
+   * committed (its commit index is then the cluster's), and only when the target holds nothing
+   * committed that the snapshot lacks.
+   */
+  private migrate(targetId: NodeId, source: SimNode): void {
+    this.stats.migrations++;
+    const target = this.node(targetId);
+    const sourceTerm = source.engine?.status().term;
+    const ownTermCommitted = sourceTerm !== undefined && source.termAt(source.commitIndex) === sourceTerm;
+    const behind = target.walLastIndex() <= source.appliedIndex;
+    if (behind || (ownTermCommitted && target.commitIndex <= source.appliedIndex)) target.migrateFrom(source);
+  }
+
   // ---------------------------------------------------------------- faults
 
   private chooseFaults(): NetworkFaults {
@@ -252,6 +283,21 @@ export class Simulation {
         this.schedule(p.between(5, 150), () => this.setHealth(node, true));
       }
     }
+    if (this.profile.purgeRetainEntries !== null && p.chance(0.05)) {
+      const node = p.pick(this.nodes);
+      node.purge(node.appliedIndex - this.profile.purgeRetainEntries);
+    }
+    if (this.profile.membershipChurn && p.chance(0.004)) this.churnMembership();
+    if (this.profile.longCrash && this.now === 50) {
+      const node = p.pick(this.nodes);
+      if (node.up) {
+        // Longer than deadNodeRemovalTicks: the leader removes it from the configuration.
+        this.stats.crashes++;
+        node.crash(0);
+        this.network.dropTo(node.id);
+        this.schedule(p.between(320, 420), () => node.start());
+      }
+    }
     if (p.chance(0.003)) {
       const leader = this.leaders()[0];
       if (leader !== undefined) {
@@ -259,6 +305,35 @@ export class Simulation {
         leader.step({ kind: 'transferLeadership', to: p.chance(0.5) ? null : p.pick(ids) });
       }
     }
+  }
+
+  /** An operator removing a member, or adding back a node that is not one. */
+  private churnMembership(): void {
+    const leader = this.leaders()[0];
+    if (leader === undefined) return;
+    const members = leader.engine!.status().members;
+    const outsiders = this.nodes.filter(
+      (node) => node.up && !members.some((member) => member.id === node.id),
+    );
+    const p = this.faultPrng;
+    if (outsiders.length > 0 && (members.length <= 3 || p.chance(0.5))) {
+      this.stats.membershipChanges++;
+      leader.step({ kind: 'addMember', id: p.pick(outsiders).id, neverLeader: false });
+    } else if (members.length > 3) {
+      const victim = p.pick(members.filter((member) => member.id !== leader.id));
+      this.stats.membershipChanges++;
+      leader.step({ kind: 'removeMember', id: victim.id });
+    }
+  }
+
+  /** After the heal the operator adds back every node that was removed, one at a time. */
+  private readdOutsiders(): void {
+    const leader = this.leaders()[0];
+    if (leader === undefined) return;
+    const status = leader.engine!.status();
+    if (status.learner !== null) return;
+    const outsider = this.nodes.find((node) => !status.members.some((member) => member.id === node.id));
+    if (outsider !== undefined) leader.step({ kind: 'addMember', id: outsider.id, neverLeader: false });
   }
 
   setHealth(node: SimNode, healthy: boolean): void {
@@ -345,6 +420,11 @@ export class Simulation {
     const { chaosTicks, settleTicks } = this.options;
     this.network.faults = this.chooseFaults();
     const proposeRate = this.faultPrng.pick([0.1, 0.3, 0.6]);
+    this.profile = {
+      purgeRetainEntries: this.faultPrng.chance(0.5) ? this.faultPrng.pick([5, 20, 50]) : null,
+      membershipChurn: this.faultPrng.chance(0.3),
+      longCrash: chaosTicks > 500 && this.faultPrng.chance(0.15),
+    };
     while (this.now < chaosTicks) {
       this.injectFaults();
       if (this.faultPrng.chance(proposeRate)) this.proposeSomewhere();
@@ -355,6 +435,7 @@ export class Simulation {
     const quietTick = healTick + Math.floor(settleTicks / 2);
     while (this.now < healTick + settleTicks) {
       if (this.now < quietTick && this.faultPrng.chance(proposeRate)) this.proposeSomewhere();
+      if (this.now % 10 === 0) this.readdOutsiders();
       this.tick();
       if (this.stats.healedLeaderAfterTicks === null && this.leaders().length > 0) {
         this.stats.healedLeaderAfterTicks = this.now - healTick;
