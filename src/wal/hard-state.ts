@@ -71,8 +71,13 @@ export class HardStateStore {
 
   /** Resolves once `state` is durable: a crash after that loads `state` (or a later one). */
   save(state: HardState): Promise<void> {
-    const parsed = stateSchema.parse(state);
-    const next = this.#saving.then(() => this.#replace(encodeHardState(parsed)));
+    const parsed = stateSchema.safeParse(state);
+    if (!parsed.success) {
+      return Promise.reject(
+        new RangeError(`hard state ${JSON.stringify(state)} is invalid: ${parsed.error.message}`),
+      );
+    }
+    const next = this.#saving.then(() => this.#replace(encodeHardState(parsed.data)));
     this.#saving = next.catch(() => undefined);
     return next;
   }

@@ -167,6 +167,11 @@ export class Wal {
     return Math.min(this.#written.lastIndex, this.#truncateFloor);
   }
 
+  /** Bytes of encoded frames queued for the writer; at most pendingBytesMax (or one append's worth). */
+  pendingBytes(): number {
+    return this.#queuedBytes;
+  }
+
   /** Term of entry `index` for firstIndex() - 1 <= index <= lastIndex(); undefined outside. */
   termAt(index: number): number | undefined {
     return this.#accepted.termAt(index);
