@@ -429,7 +429,9 @@ export class Wal {
       `batch starts at ${batch.firstIndex} after ${segment.lastIndex}`,
     );
     const last = batch.frames.length - 1;
-    batch.frames.forEach((frame, position) => stampBatch(frame, position, position === last));
+    batch.frames.forEach((frame, position) => {
+      stampBatch(frame, position, position === last);
+    });
     await writeAt(this.#activeFd, Buffer.concat(batch.frames, batch.bytes), segment.framesEndBytes);
     if (this.#options.fsync) await syncData(this.#activeFd);
     this.#recordWritten(segment, batch);
