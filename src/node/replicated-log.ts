@@ -1,0 +1,523 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import {
+  type Command,
+  decodeMembership,
+  Engine,
+  type EngineConfig,
+  type EngineStatus,
+  type Input,
+  type LogId,
+  type Member,
+  type Membership,
+  type NodeStatus,
+  type RoleChangedCommand,
+  type TermStart,
+  unreachable,
+} from '../consensus/index.js';
+import { Transport, type TransportOptions } from '../transport/transport.js';
+import type { LogEntry } from '../wal/entry.js';
+import { HardStateStore } from '../wal/hard-state.js';
+import { Wal } from '../wal/wal.js';
+import type { WalOptions } from '../wal/wal-options.js';
+import { AtomicJsonFile } from './atomic-json-file.js';
+import { decodeMessage, encodeMessage } from './message-codec.js';
+
+/**
+ * The replicated log of one node: the pure consensus engine driven by a clock, persisted in the
+ * WAL and the hard-state file, and connected to the other nodes by the transport.
+ *
+ * Contract:
+ * - `propose(payload)` resolves `{ok: true, logId}` only once the entry is committed: durable on a
+ *   quorum. It resolves `{ok: false}` when this node does not lead, or when the entry was replaced
+ *   before it committed (leadership lost): then it is not and never will be committed.
+ * - `onCommit` listeners see the commit index grow; entries up to it are final and can be read
+ *   with `read`.
+ * - Commands of one engine step run in order; hard state and truncations are durable before the
+ *   next command runs; `appended` is fed back only after the WAL made the entries durable.
+ */
+export interface Peer {
+  readonly id: string;
+  /** host:port of its cluster port. */
+  readonly address: string;
+}
+
+export interface ReplicatedLogOptions {
+  readonly nodeId: string;
+  readonly dataDir: string;
+  /** The other members of a new cluster; every node must list the same set (ids included). */
+  readonly peers: readonly Peer[];
+  readonly neverLeader: boolean;
+  readonly tickMs: number;
+  readonly healthy: boolean;
+  readonly logger: Logger;
+  readonly transport: Omit<TransportOptions, 'nodeId' | 'peers' | 'logger'>;
+  readonly engine?: Partial<EngineConfig>;
+  readonly wal?: WalOptions;
+  /** Seeds the engine's election jitter. */
+  readonly seed?: number;
+  /** Payload bytes per replication message. Default 4 MiB. */
+  readonly replicateBytesMax?: number;
+}
+
+export type ProposeOutcome =
+  | { readonly ok: true; readonly logId: LogId }
+  | {
+      readonly ok: false;
+      /** NOT_LEADER / TRANSFERRING_LEADERSHIP: nothing was appended. SUPERSEDED: appended, then replaced by a new leader's log. CLOSED: the node stopped; the outcome is unknown. */
+      readonly reason: 'NOT_LEADER' | 'TRANSFERRING_LEADERSHIP' | 'SUPERSEDED' | 'CLOSED';
+      readonly leaderId: string | null;
+    };
+
+interface QueuedInput {
+  readonly input: Input;
+  readonly proposal?: (outcome: ProposeOutcome) => void;
+}
+
+interface AwaitingCommit {
+  readonly logId: LogId;
+  readonly resolve: (outcome: ProposeOutcome) => void;
+}
+
+/** Network inputs beyond this many queued are dropped (the engine retries); others never are. */
+const receiveQueueMax = 10_000;
+const membershipsKept = 2;
+
+export class ReplicatedLog {
+  readonly nodeId: string;
+  readonly #options: ReplicatedLogOptions;
+  readonly #logger: Logger;
+  readonly #engine: Engine;
+  readonly #wal: Wal;
+  readonly #hardState: HardStateStore;
+  readonly #membershipFile: AtomicJsonFile<Membership[]>;
+  #memberships: Membership[];
+  readonly #transport: Transport;
+  readonly #queue: QueuedInput[] = [];
+  #queueHead = 0;
+  #receivesQueued = 0;
+  #draining = false;
+  #tickQueued = false;
+  #timer: NodeJS.Timeout | undefined;
+  #healthy: boolean;
+  #commitIndex = 0;
+  readonly #awaiting = new Map<number, AwaitingCommit>();
+  readonly #statuses = new Map<string, NodeStatus>();
+  readonly #commitListeners: Array<(commitIndex: number) => void> = [];
+  readonly #roleListeners: Array<(change: RoleChangedCommand) => void> = [];
+  #role: RoleChangedCommand | undefined;
+  #failure: Error | undefined;
+  #closed = false;
+
+  private constructor(
+    options: ReplicatedLogOptions,
+    parts: {
+      engine: Engine;
+      wal: Wal;
+      hardState: HardStateStore;
+      membershipFile: AtomicJsonFile<Membership[]>;
+      memberships: Membership[];
+      transport: Transport;
+    },
+  ) {
+    this.nodeId = options.nodeId;
+    this.#options = options;
+    this.#logger = options.logger;
+    this.#engine = parts.engine;
+    this.#wal = parts.wal;
+    this.#hardState = parts.hardState;
+    this.#membershipFile = parts.membershipFile;
+    this.#memberships = parts.memberships;
+    this.#transport = parts.transport;
+    this.#healthy = options.healthy;
+  }
+
+  /** Recovers the WAL and hard state, starts the transport and the clock. */
+  static async open(options: ReplicatedLogOptions): Promise<ReplicatedLog> {
+    await mkdir(options.dataDir, { recursive: true });
+    const hardState = new HardStateStore(join(options.dataDir, 'hard-state.json'));
+    const hard = (await hardState.load()) ?? { term: 0, votedFor: null };
+    const wal = await Wal.open(join(options.dataDir, 'wal'), { ...options.wal, logger: options.logger });
+    const membershipFile = new AtomicJsonFile<Membership[]>(
+      join(options.dataDir, 'membership.json'),
+      'membership record',
+    );
+    const memberships = await verifiedMemberships(wal, (await membershipFile.load()) ?? []);
+    const firstIndex = wal.firstIndex();
+    const engine = new Engine({
+      id: options.nodeId,
+      initialMembers: initialMembers(options),
+      seed: options.seed ?? hashSeed(options.nodeId),
+      healthy: options.healthy,
+      ...(options.engine === undefined ? {} : { config: options.engine }),
+      recovered: {
+        hardState: hard,
+        log: {
+          purged: { index: firstIndex - 1, term: wal.termAt(firstIndex - 1) ?? 0 },
+          termStarts: termStarts(wal),
+          lastIndex: wal.lastIndex(),
+        },
+        memberships,
+        appliedIndex: 0,
+      },
+    });
+    const transport = await Transport.start({
+      ...options.transport,
+      nodeId: options.nodeId,
+      peers: options.peers.map((peer) => `${peer.id}@${peer.address}`),
+      logger: options.logger,
+    });
+    const log = new ReplicatedLog(options, {
+      engine,
+      wal,
+      hardState,
+      membershipFile,
+      memberships,
+      transport,
+    });
+    transport.onMessage((from, payload) => log.#receive(from, payload));
+    log.#timer = setInterval(() => log.#tick(), options.tickMs);
+    options.logger.info(
+      {
+        nodeId: options.nodeId,
+        term: hard.term,
+        firstIndex,
+        lastIndex: wal.lastIndex(),
+        recovery: wal.recovery,
+      },
+      'replicated log opened',
+    );
+    return log;
+  }
+
+  get port(): number {
+    return this.#transport.port;
+  }
+
+  get commitIndex(): number {
+    return this.#commitIndex;
+  }
+
+  status(): EngineStatus {
+    return this.#engine.status();
+  }
+
+  nodeStatuses(): ReadonlyMap<string, NodeStatus> {
+    return this.#statuses;
+  }
+
+  /** The last role change, with its reason; undefined until the first. */
+  role(): RoleChangedCommand | undefined {
+    return this.#role;
+  }
+
+  /** Why the log stopped (a WAL or disk failure); undefined while it runs. */
+  failure(): Error | undefined {
+    return this.#failure;
+  }
+
+  onCommit(listener: (commitIndex: number) => void): void {
+    this.#commitListeners.push(listener);
+  }
+
+  onRoleChanged(listener: (change: RoleChangedCommand) => void): void {
+    this.#roleListeners.push(listener);
+  }
+
+  /** Committed entries in [fromIndex, toIndex] (inclusive), at most about `bytesMax` of payload. */
+  async read(fromIndex: number, toIndex: number, bytesMax: number): Promise<readonly LogEntry[]> {
+    const upTo = Math.min(toIndex, this.#commitIndex);
+    if (upTo < fromIndex) return [];
+    const result = await this.#wal.read(fromIndex, upTo + 1, bytesMax);
+    if (!result.ok) {
+      throw new Error(
+        `entries from ${fromIndex} were purged from this node's WAL (it starts at ${result.error.firstIndex})`,
+      );
+    }
+    return result.entries;
+  }
+
+  /** Replicates `payload` as a transaction entry; resolves once it is committed or cannot be. */
+  propose(payload: Uint8Array): Promise<ProposeOutcome> {
+    if (this.#closed) return Promise.resolve({ ok: false, reason: 'CLOSED', leaderId: null });
+    return new Promise((resolve) =>
+      this.#enqueue({ input: { kind: 'propose', payload }, proposal: resolve }),
+    );
+  }
+
+  setHealthy(healthy: boolean): void {
+    if (healthy === this.#healthy) return;
+    this.#healthy = healthy;
+    this.#enqueue({ input: { kind: 'healthChanged', healthy } });
+  }
+
+  transferLeadership(to: string | null): void {
+    this.#enqueue({ input: { kind: 'transferLeadership', to } });
+  }
+
+  forcePromote(members: readonly string[]): void {
+    this.#enqueue({ input: { kind: 'forcePromote', members } });
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#timer);
+    for (const waiter of this.#awaiting.values())
+      waiter.resolve({ ok: false, reason: 'CLOSED', leaderId: null });
+    this.#awaiting.clear();
+    await this.#transport.close();
+    await this.#wal.close();
+  }
+
+  #tick(): void {
+    if (this.#tickQueued) return;
+    this.#tickQueued = true;
+    this.#enqueue({ input: { kind: 'tick' } });
+  }
+
+  #receive(from: string, payload: Uint8Array): void {
+    const decoded = decodeMessage(payload);
+    if (!decoded.ok) {
+      this.#logger.warn({ from, reason: decoded.error.message }, 'dropped a malformed cluster message');
+      return;
+    }
+    if (decoded.value.from !== from || decoded.value.to !== this.nodeId) {
+      this.#logger.warn(
+        { from, claimed: decoded.value.from, to: decoded.value.to },
+        'dropped a cluster message with a forged or misrouted envelope',
+      );
+      return;
+    }
+    if (this.#receivesQueued >= receiveQueueMax) return;
+    this.#receivesQueued++;
+    this.#enqueue({ input: { kind: 'receive', message: decoded.value } });
+  }
+
+  #enqueue(item: QueuedInput): void {
+    if (this.#closed) {
+      item.proposal?.({ ok: false, reason: 'CLOSED', leaderId: null });
+      return;
+    }
+    this.#queue.push(item);
+    if (!this.#draining) void this.#drain();
+  }
+
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      while (this.#queueHead < this.#queue.length && !this.#closed) {
+        const item = this.#queue[this.#queueHead] as QueuedInput;
+        this.#queueHead++;
+        if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
+          this.#queue.splice(0, this.#queueHead);
+          this.#queueHead = 0;
+        }
+        if (item.input.kind === 'tick') this.#tickQueued = false;
+        if (item.input.kind === 'receive') this.#receivesQueued--;
+        const commands = this.#engine.step(item.input);
+        await this.#execute(commands, item);
+      }
+    } catch (error) {
+      this.#fail(error as Error);
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  /** A WAL or disk failure: stop, say why. A restart recovers from what is durable. */
+  #fail(error: Error): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = error;
+    this.#logger.fatal({ err: error }, 'replicated log stopped: the WAL or hard state could not be written');
+    void this.close();
+  }
+
+  async #execute(commands: readonly Command[], item: QueuedInput): Promise<void> {
+    for (const command of commands) {
+      switch (command.kind) {
+        case 'persistHardState':
+          await this.#hardState.save({ term: command.term, votedFor: command.votedFor });
+          break;
+        case 'truncate':
+          await this.#truncate(command.fromIndex);
+          break;
+        case 'append':
+          await this.#append(command.entries);
+          break;
+        case 'send':
+          this.#transport.send(command.message.to, encodeMessage(command.message));
+          break;
+        case 'replicate':
+          void this.#replicate(command).catch((error: Error) => this.#fail(error));
+          break;
+        case 'commit':
+          this.#commit(command.index);
+          break;
+        case 'roleChanged':
+          this.#role = command;
+          this.#logger.info(
+            { role: command.role, term: command.term, leaderId: command.leaderId, reason: command.reason },
+            'role changed',
+          );
+          for (const listener of this.#roleListeners) listener(command);
+          break;
+        case 'proposalAccepted':
+          if (item.proposal !== undefined)
+            this.#awaiting.set(command.logId.index, { logId: command.logId, resolve: item.proposal });
+          break;
+        case 'proposalRejected':
+          item.proposal?.({ ok: false, reason: command.reason, leaderId: command.leaderId });
+          break;
+        case 'statusChanged':
+          this.#statuses.set(command.nodeId, command.status);
+          this.#logger.info({ nodeId: command.nodeId, status: command.status }, 'node status changed');
+          break;
+        case 'needsMigration':
+          this.#statuses.set(command.nodeId, 'NEEDS_MIGRATION');
+          this.#logger.warn(
+            { nodeId: command.nodeId, nextIndex: command.nextIndex, firstIndex: command.firstIndex },
+            'node needs entries this WAL no longer holds: run `wolfctl migrate` on it',
+          );
+          break;
+        case 'event':
+          this.#logger.info({ event: command.event }, `consensus: ${command.event.kind}`);
+          break;
+        default:
+          unreachable(command);
+      }
+    }
+  }
+
+  async #truncate(fromIndex: number): Promise<void> {
+    await this.#wal.truncateFrom(fromIndex);
+    for (const [index, waiter] of this.#awaiting) {
+      if (index >= fromIndex) {
+        this.#awaiting.delete(index);
+        waiter.resolve({ ok: false, reason: 'SUPERSEDED', leaderId: this.#engine.status().leaderId });
+      }
+    }
+    const kept = this.#memberships.filter((membership) => membership.index < fromIndex);
+    if (kept.length !== this.#memberships.length) {
+      this.#memberships = kept;
+      await this.#membershipFile.save(kept);
+    }
+  }
+
+  async #append(entries: readonly LogEntry[]): Promise<void> {
+    const last = entries.at(-1);
+    if (last === undefined) return;
+    const configurations = entries.filter((entry) => entry.kind === 'configuration');
+    if (configurations.length > 0) {
+      // Recorded before the entries are written: at open, a record whose entry never reached the
+      // WAL is recognised and dropped (verifiedMemberships), while retention may purge the entry.
+      this.#memberships = [
+        ...this.#memberships,
+        ...configurations.map((entry) => ({ index: entry.index, members: decodeMembership(entry.payload) })),
+      ].slice(-membershipsKept);
+      await this.#membershipFile.save(this.#memberships);
+    }
+    const logId = { term: last.term, index: last.index };
+    this.#wal.append(entries).then(
+      () => this.#enqueue({ input: { kind: 'appended', logId } }),
+      (error: Error) => this.#fail(error),
+    );
+  }
+
+  async #replicate(command: Extract<Command, { kind: 'replicate' }>): Promise<void> {
+    let entries: readonly LogEntry[] = [];
+    if (command.toIndex >= command.fromIndex) {
+      const result = await this.#wal.read(
+        command.fromIndex,
+        command.toIndex + 1,
+        this.#options.replicateBytesMax ?? 4 * 1024 * 1024,
+      );
+      // Purged or truncated meanwhile: drop it; the engine retries and detects a needed migration.
+      if (!result.ok || result.entries.length === 0) return;
+      entries = result.entries;
+    }
+    this.#transport.send(
+      command.to,
+      encodeMessage({
+        kind: 'appendEntries',
+        from: this.nodeId,
+        to: command.to,
+        term: command.term,
+        prevLogId: command.prevLogId,
+        entries,
+        leaderCommit: command.leaderCommit,
+      }),
+    );
+  }
+
+  #commit(index: number): void {
+    if (index <= this.#commitIndex) return;
+    this.#commitIndex = index;
+    for (const [entryIndex, waiter] of this.#awaiting) {
+      if (entryIndex > index) continue;
+      this.#awaiting.delete(entryIndex);
+      waiter.resolve(
+        this.#wal.termAt(entryIndex) === waiter.logId.term
+          ? { ok: true, logId: waiter.logId }
+          : { ok: false, reason: 'SUPERSEDED', leaderId: this.#engine.status().leaderId },
+      );
+    }
+    for (const listener of this.#commitListeners) listener(index);
+  }
+}
+
+function initialMembers(options: ReplicatedLogOptions): Member[] {
+  return [
+    { id: options.nodeId, neverLeader: options.neverLeader },
+    ...options.peers.map((peer) => ({ id: peer.id, neverLeader: false })),
+  ];
+}
+
+/** A stable seed per node id, so election jitter differs between nodes but not between runs. */
+function hashSeed(text: string): number {
+  let hash = 2166136261;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 16777619);
+  return hash >>> 0;
+}
+
+/** Where each term starts in the WAL: O(terms × log entries) with termAt's binary search. */
+function termStarts(wal: Wal): TermStart[] {
+  const starts: TermStart[] = [];
+  const first = wal.firstIndex();
+  let high = wal.lastIndex();
+  while (high >= first) {
+    const term = wal.termAt(high) as number;
+    let low = first;
+    let hi = high;
+    while (low < hi) {
+      const mid = Math.floor((low + hi) / 2);
+      if ((wal.termAt(mid) as number) < term) low = mid + 1;
+      else hi = mid;
+    }
+    starts.push({ term, index: low });
+    high = low - 1;
+  }
+  return starts.reverse();
+}
+
+/**
+ * Keeps the recorded memberships whose entry is still in the WAL (or was purged, hence committed
+ * and final); drops a record whose entry never became durable or was replaced.
+ */
+async function verifiedMemberships(wal: Wal, recorded: readonly Membership[]): Promise<Membership[]> {
+  const verified: Membership[] = [];
+  for (const membership of recorded) {
+    if (membership.index > wal.lastIndex()) continue;
+    if (membership.index < wal.firstIndex()) {
+      verified.push(membership);
+      continue;
+    }
+    const read = await wal.read(membership.index, membership.index + 1, 1);
+    const entry = read.ok ? read.entries[0] : undefined;
+    if (entry?.kind !== 'configuration') continue;
+    const members = decodeMembership(entry.payload);
+    if (JSON.stringify(members) === JSON.stringify(membership.members)) verified.push(membership);
+  }
+  return verified;
+}
