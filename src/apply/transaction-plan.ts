@@ -1,0 +1,367 @@
+import {
+  type BinlogDecodeContext,
+  BinlogEventType,
+  binlogEventTypeName,
+  decodeBinlogEvent,
+  FL_ALLOW_PARALLEL,
+  FL_COMPLETED_XA,
+  FL_DDL,
+  FL_GROUP_COMMIT_ID,
+  FL_PREPARED_XA,
+  FL_STANDALONE,
+  FL_TRANSACTIONAL,
+  type GtidEvent,
+  INTVAR_INSERT_ID,
+  INTVAR_LAST_INSERT_ID,
+  LOG_EVENT_SUPPRESS_USE_F,
+  ROWS_STMT_END_F,
+} from '../protocol/binlog/index.js';
+import { formatGtid, type Gtid } from '../protocol/gtid.js';
+import type { ApplierTransaction } from './applier-transaction.js';
+import { querySessionStatement } from './query-context.js';
+
+/**
+ * One statement of a plan, as a binary string (one char per byte, so a statement logged in latin1
+ * or with binary literals reaches the server byte for byte; the applier's session uses the
+ * `binary` character set). `endsQuery`: nothing may follow it in the same multi-statement query —
+ * a BINLOG statement with row events (MariaDB 10.11 answers it without the more-results flag, so
+ * statements after it in the same query would be answered out of step) and every statement the
+ * source logged (never concatenated with ours: a trailing comment could swallow what follows).
+ */
+export interface PlanStatement {
+  readonly sql: string;
+  readonly endsQuery: boolean;
+}
+
+/**
+ * How one captured transaction is executed on the target: `BEGIN` unless it is a standalone
+ * statement, then its events as statements, ending with `COMMIT` (or the logged COMMIT/ROLLBACK,
+ * or the standalone statement itself). The applier wraps it in a guard (`guardStatement`), a
+ * check before every query (`previousStatementSucceeded`) and `appliedStatement` after it.
+ */
+export interface TransactionPlan {
+  readonly gtid: Gtid;
+  readonly statements: readonly PlanStatement[];
+  /** The source's binlog group commit id, when it logged one. */
+  readonly commitId?: bigint;
+  /**
+   * True when the source says this transaction may run in parallel with others of its group
+   * commit: transactional, not DDL, not XA, not standalone, parallel replication allowed.
+   */
+  readonly parallelSafe: boolean;
+  readonly standalone: boolean;
+  readonly skipParallelReplication: boolean;
+  readonly timestampSeconds: number;
+  /** Sum of the statements' lengths in bytes. */
+  readonly bytes: number;
+}
+
+export type PlanErrorCode = 'MALFORMED_TRANSACTION' | 'UNSUPPORTED_EVENT' | 'TOO_LARGE';
+
+export type PlanResult = { readonly ok: true; readonly value: TransactionPlan } | PlanFailure;
+
+export interface PlanOptions {
+  readonly context: BinlogDecodeContext;
+  /**
+   * The largest statement the target accepts (its max_allowed_packet, less room for the
+   * statement around the data). A BINLOG statement above it is sent as two fragments, as
+   * `mariadb-binlog` does; above twice it the transaction cannot be applied.
+   */
+  readonly statementBytesMax: number;
+}
+
+/** The user variable each applier session sets after every COMMIT to the GTID it committed. */
+export const appliedVariable = '@wolfscale_applied';
+
+/**
+ * Starts every query after the first of a transaction: fails (error 1231, naming
+ * WOLFSCALE_PREVIOUS_STATEMENT_FAILED) when any earlier statement on the session failed, so that
+ * the rest of the query does not run. `@@error_count` stays above zero after a failure until a
+ * statement that uses tables clears it, and this check itself fails before any such statement
+ * can run, so once a statement has failed every later query on the session fails here. That is
+ * what makes pipelining safe: a COMMIT queued behind a failed statement never runs.
+ */
+export const previousStatementSucceeded =
+  "SET @@session.sql_mode=IF(@@error_count=0, @@session.sql_mode, 'WOLFSCALE_PREVIOUS_STATEMENT_FAILED')";
+
+/**
+ * Starts the first query of every transaction. It sets the GTID (domain, server id, sequence
+ * number), the source's commit time and skip_parallel_replication for the transaction, and it
+ * fails unless the transaction sent before it on the session committed:
+ * - unless `@wolfscale_applied` holds the previous transaction's GTID (only that transaction's
+ *   last statement, after its COMMIT, sets it) and no statement has failed, `sql_mode` gets an
+ *   invalid value (error 1231, naming WOLFSCALE_PREVIOUS_TRANSACTION_NOT_COMMITTED);
+ * - MariaDB refuses to change gtid_domain_id or gtid_seq_no inside an open transaction
+ *   (error 1953), so a transaction left open by a failure is never committed by the next one.
+ */
+export function guardStatement(plan: TransactionPlan, previous: Gtid | undefined): string {
+  const expected = previous === undefined ? "''" : `'${formatGtid(previous)}'`;
+  return (
+    `SET @@session.sql_mode=IF(${appliedVariable} <=> ${expected} AND @@error_count=0, @@session.sql_mode, 'WOLFSCALE_PREVIOUS_TRANSACTION_NOT_COMMITTED'), ` +
+    `@@session.gtid_domain_id=${plan.gtid.domainId}, @@session.server_id=${plan.gtid.serverId}, ` +
+    `@@session.gtid_seq_no=${plan.gtid.sequenceNumber}, TIMESTAMP=${plan.timestampSeconds}, ` +
+    `@@session.skip_parallel_replication=${plan.skipParallelReplication ? 1 : 0}`
+  );
+}
+
+/** The statement after COMMIT that lets the next transaction's guard pass. */
+export function appliedStatement(gtid: Gtid): string {
+  return `SET ${appliedVariable}='${formatGtid(gtid)}'`;
+}
+
+/**
+ * The multi-statement queries that apply `plan` after `previous`: the guard opens the first,
+ * `previousStatementSucceeded` every other; a statement that `endsQuery` closes its query.
+ * `formatDescription`, when given, is sent first (a new session, or a new source stream).
+ */
+export function planQueries(
+  plan: TransactionPlan,
+  previous: Gtid | undefined,
+  formatDescription: string | undefined,
+): string[] {
+  const queries: string[] = [];
+  if (formatDescription !== undefined) queries.push(`${previousStatementSucceeded};${formatDescription}`);
+  let current: string[] = [guardStatement(plan, previous)];
+  const add = (statement: PlanStatement): void => {
+    if (current.length === 0) current.push(previousStatementSucceeded);
+    current.push(statement.sql);
+    if (statement.endsQuery) {
+      queries.push(current.join(';'));
+      current = [];
+    }
+  };
+  for (const statement of plan.statements) add(statement);
+  add({ sql: appliedStatement(plan.gtid), endsQuery: true });
+  return queries;
+}
+
+/** `BINLOG '<base64>'` for a FORMAT_DESCRIPTION event: sent first on every session. */
+export function formatDescriptionStatement(formatDescription: Uint8Array): string {
+  return `BINLOG '${Buffer.from(formatDescription).toString('base64')}'`;
+}
+
+/**
+ * Translates a transaction into statements. Pure. Fails (as a value) on events that cannot be
+ * replayed faithfully: user variables of statement-based logging, XA, compressed QUERY events,
+ * unknown event types; and on a transaction whose events do not form one transaction.
+ */
+export function planTransaction(transaction: ApplierTransaction, options: PlanOptions): PlanResult {
+  const [first, ...rest] = transaction.events;
+  if (first === undefined) return fail('MALFORMED_TRANSACTION', 'a transaction without events');
+  const gtidEvent = decodeBinlogEvent(first, options.context);
+  if (!gtidEvent.ok) return fail('MALFORMED_TRANSACTION', `its first event: ${gtidEvent.error.message}`);
+  if (gtidEvent.value.body.kind !== 'gtid') {
+    return fail(
+      'MALFORMED_TRANSACTION',
+      `it starts with a ${gtidEvent.value.body.kind} event, not a GTID event`,
+    );
+  }
+  const gtidBody: GtidEvent = gtidEvent.value.body;
+  const gtid = transaction.gtid;
+  if (
+    gtidBody.domainId !== gtid.domainId ||
+    gtidBody.sequenceNumber !== gtid.sequenceNumber ||
+    gtidEvent.value.header.serverId !== gtid.serverId
+  ) {
+    return fail(
+      'MALFORMED_TRANSACTION',
+      `its GTID event names ${gtidBody.domainId}-${gtidEvent.value.header.serverId}-${gtidBody.sequenceNumber}, not ${formatGtid(gtid)}`,
+    );
+  }
+  if ((gtidBody.flags & (FL_PREPARED_XA | FL_COMPLETED_XA)) !== 0) {
+    return fail(
+      'UNSUPPORTED_EVENT',
+      `${formatGtid(gtid)} is an XA transaction; WolfScale does not replay XA yet`,
+    );
+  }
+  const standalone = (gtidBody.flags & FL_STANDALONE) !== 0;
+  const translated = translateEvents(rest, options, standalone);
+  if (!translated.ok) return fail(translated.error.code, `${formatGtid(gtid)}: ${translated.error.message}`);
+  const statements = standalone
+    ? translated.value.statements
+    : [{ sql: 'BEGIN', endsQuery: false }, ...translated.value.statements];
+  const parallelFlags = FL_GROUP_COMMIT_ID | FL_TRANSACTIONAL | FL_ALLOW_PARALLEL;
+  return {
+    ok: true,
+    value: {
+      gtid,
+      statements,
+      ...(gtidBody.commitId === undefined ? {} : { commitId: gtidBody.commitId }),
+      parallelSafe:
+        !standalone && (gtidBody.flags & parallelFlags) === parallelFlags && (gtidBody.flags & FL_DDL) === 0,
+      standalone,
+      skipParallelReplication: (gtidBody.flags & FL_ALLOW_PARALLEL) === 0,
+      timestampSeconds: gtidEvent.value.header.timestampSeconds,
+      bytes: statements.reduce((sum, statement) => sum + statement.sql.length, 0),
+    },
+  };
+}
+
+interface Translation {
+  readonly statements: PlanStatement[];
+}
+
+type TranslateResult = { readonly ok: true; readonly value: Translation } | PlanFailure;
+
+/** Events after the GTID event → statements. Row events are batched up to each statement end. */
+function translateEvents(
+  events: readonly Uint8Array[],
+  options: PlanOptions,
+  standalone: boolean,
+): TranslateResult {
+  const statements: PlanStatement[] = [];
+  const ours = (sql: string): void => {
+    statements.push({ sql, endsQuery: false });
+  };
+  let rowBatch: Uint8Array[] = [];
+  let ended = false;
+  const flushRows = (): string | undefined => {
+    if (rowBatch.length === 0) return undefined;
+    const binlog = binlogStatements(rowBatch, options.statementBytesMax);
+    rowBatch = [];
+    if (binlog === undefined) return 'a row event group larger than twice the target max_allowed_packet';
+    statements.push(...binlog);
+    return undefined;
+  };
+  for (const [index, bytes] of events.entries()) {
+    if (ended) return fail('MALFORMED_TRANSACTION', `event ${index + 1} follows the transaction's end`);
+    const decoded = decodeBinlogEvent(bytes, options.context);
+    if (!decoded.ok) return fail('MALFORMED_TRANSACTION', `event ${index + 1}: ${decoded.error.message}`);
+    const { header, body } = decoded.value;
+    switch (body.kind) {
+      case 'table_map':
+        rowBatch.push(bytes);
+        break;
+      case 'rows': {
+        rowBatch.push(bytes);
+        if ((body.flags & ROWS_STMT_END_F) !== 0) {
+          const problem = flushRows();
+          if (problem !== undefined) return fail('TOO_LARGE', problem);
+        }
+        break;
+      }
+      case 'annotate_rows':
+        // The source statement's text, for humans; replaying rows does not need it.
+        break;
+      case 'xid': {
+        const problem = flushRows();
+        if (problem !== undefined) return fail('TOO_LARGE', problem);
+        ours('COMMIT');
+        ended = true;
+        break;
+      }
+      case 'query': {
+        const problem = flushRows();
+        if (problem !== undefined) return fail('TOO_LARGE', problem);
+        const text = body.query.toString('latin1');
+        const keyword = text.trim().toUpperCase();
+        if (!standalone && keyword === 'BEGIN') break;
+        if (!standalone && (keyword === 'COMMIT' || keyword === 'ROLLBACK')) {
+          ours(keyword);
+          ended = true;
+          break;
+        }
+        if (body.errorCode !== 0) {
+          return fail(
+            'UNSUPPORTED_EVENT',
+            `a statement that failed on the source with error ${body.errorCode} (partly applied to a non-transactional table)`,
+          );
+        }
+        // LOG_EVENT_SUPPRESS_USE_F: CREATE/DROP/ALTER DATABASE name their database as the
+        // event's database, which may not exist yet (or any more) on the target.
+        if (body.database !== '' && (header.flags & LOG_EVENT_SUPPRESS_USE_F) === 0) {
+          for (const sql of useStatements(body.database)) ours(sql);
+        }
+        ours(querySessionStatement(body, header));
+        statements.push({ sql: text, endsQuery: true });
+        if (standalone) ended = true;
+        break;
+      }
+      case 'intvar':
+        if (body.variable === INTVAR_INSERT_ID) ours(`SET INSERT_ID=${body.value}`);
+        else if (body.variable === INTVAR_LAST_INSERT_ID) ours(`SET LAST_INSERT_ID=${body.value}`);
+        else return fail('UNSUPPORTED_EVENT', `an INTVAR event of unknown type ${body.variable}`);
+        break;
+      case 'rand':
+        ours(`SET @@RAND_SEED1=${body.seed1}, @@RAND_SEED2=${body.seed2}`);
+        break;
+      case 'user_var':
+        return fail(
+          'UNSUPPORTED_EVENT',
+          'a USER_VAR event (statement-based logging); the source must log ROW',
+        );
+      case 'gtid':
+        return fail('MALFORMED_TRANSACTION', `a second GTID event at event ${index + 1}`);
+      case 'format_description':
+      case 'rotate':
+      case 'gtid_list':
+      case 'binlog_checkpoint':
+      case 'heartbeat':
+        // Stream bookkeeping, not part of the transaction's effect.
+        break;
+      case 'opaque':
+        if (body.typeCode === BinlogEventType.queryCompressed) {
+          return fail(
+            'UNSUPPORTED_EVENT',
+            'a compressed QUERY event; set log_bin_compress=OFF on the source',
+          );
+        }
+        return fail('UNSUPPORTED_EVENT', `an event of type ${binlogEventTypeName(body.typeCode)}`);
+      default:
+        return unreachableKind(body);
+    }
+  }
+  const problem = flushRows();
+  if (problem !== undefined) return fail('TOO_LARGE', problem);
+  if (!ended) return fail('MALFORMED_TRANSACTION', 'it has no XID, COMMIT or statement that ends it');
+  return { ok: true, value: { statements } };
+}
+
+/**
+ * `USE` for the statement's default database, before the statement's own character set is set.
+ * The name is stored in the server's system character set (UTF-8) and sent as those bytes; a
+ * non-ASCII name is preceded by `SET character_set_client=utf8mb4` so the server reads them as
+ * UTF-8 whatever the previous statement's character set was.
+ */
+function useStatements(database: string): string[] {
+  const use = Buffer.from(`USE \`${database.replaceAll('`', '``')}\``, 'utf8').toString('latin1');
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the ASCII range is the point
+  return /^[\x00-\x7f]*$/.test(database) ? [use] : ['SET @@session.character_set_client=utf8mb4', use];
+}
+
+/**
+ * `BINLOG '<base64>'` for a batch of TABLE_MAP and row events (up to a statement end, as
+ * `mariadb-binlog` groups them), or, when that is larger than `statementBytesMax`, two fragments
+ * in user variables and `BINLOG @binlog_fragment_0, @binlog_fragment_1`. Undefined when even
+ * fragments would exceed the bound.
+ */
+export function binlogStatements(
+  events: readonly Uint8Array[],
+  statementBytesMax: number,
+): PlanStatement[] | undefined {
+  const base64 = Buffer.concat(events).toString('base64');
+  const statementOverheadBytes = 200;
+  if (base64.length + statementOverheadBytes <= statementBytesMax)
+    return [{ sql: `BINLOG '${base64}'`, endsQuery: true }];
+  // The server joins the fragments before decoding, so any split point works.
+  const half = Math.ceil(base64.length / 2);
+  if (half + statementOverheadBytes > statementBytesMax) return undefined;
+  return [
+    { sql: `SET @binlog_fragment_0='${base64.slice(0, half)}'`, endsQuery: true },
+    { sql: `SET @binlog_fragment_1='${base64.slice(half)}'`, endsQuery: true },
+    { sql: 'BINLOG @binlog_fragment_0, @binlog_fragment_1', endsQuery: true },
+  ];
+}
+
+interface PlanFailure {
+  readonly ok: false;
+  readonly error: { readonly code: PlanErrorCode; readonly message: string };
+}
+
+function fail(code: PlanErrorCode, message: string): PlanFailure {
+  return { ok: false, error: { code, message } };
+}
+
+function unreachableKind(value: never): never {
+  throw new Error(`unreachable event kind: ${JSON.stringify(value)}`);
+}
