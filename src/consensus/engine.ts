@@ -84,6 +84,8 @@ export interface EngineStatus {
   readonly membershipIndex: number;
   readonly healthy: boolean;
   readonly transferTo: NodeId | null;
+  /** Leader only: this term began with an operator's transfer, so failback waits for the next election. */
+  readonly failbackSuppressed: boolean;
   readonly learner: NodeId | null;
 }
 
@@ -140,7 +142,13 @@ export class Engine {
   private leaderSinceTick = 0;
   /** Index of this term's no-op: once committed, the leader knows its commit index is current. */
   private leaderStartIndex = 0;
-  private transfer: { to: NodeId; elapsedTicks: number } | null = null;
+  private transfer: { to: NodeId; elapsedTicks: number; byOperator: boolean } | null = null;
+  /**
+   * An operator's promote/demote holds for the new leader's whole term: failback does not undo it
+   * at the next heartbeat. The next election (any cause) restores the preference.
+   */
+  private failbackSuppressed = false;
+  private pendingFailbackSuppression = false;
   private learner: Member | null = null;
   private readonly statuses = new Map<NodeId, NodeStatus>();
 
@@ -238,6 +246,7 @@ export class Engine {
       membershipIndex: this.latestMembership().index,
       healthy: this.healthy,
       transferTo: this.transfer?.to ?? null,
+      failbackSuppressed: this.role === 'leader' && this.failbackSuppressed,
       learner: this.learner?.id ?? null,
     };
   }
@@ -377,7 +386,7 @@ export class Engine {
     this.votesGranted.clear();
     this.votesGranted.add(this.id);
     this.resetElectionTimer();
-    this.reportRole('election timeout');
+    this.reportRole(`election timeout: pre-vote for term ${this.term + 1}`);
     this.event({ kind: 'campaignStarted', term: this.term + 1, preVote: true, rank: this.rank() });
     if (this.votesGranted.size >= this.quorum()) {
       this.startElection(false);
@@ -443,7 +452,7 @@ export class Engine {
     this.statuses.clear();
   }
 
-  private becomeLeader(): void {
+  private becomeLeader(reason = 'won the election'): void {
     this.role = 'leader';
     this.preVote = false;
     this.leaderId = this.id;
@@ -451,9 +460,11 @@ export class Engine {
     this.clearLeaderState();
     this.heartbeatElapsedTicks = 0;
     this.leaderSinceTick = this.nowTicks;
+    this.failbackSuppressed = this.pendingFailbackSuppression;
+    this.pendingFailbackSuppression = false;
     for (const id of this.peers())
       this.progress.set(id, newProgress(id, this.log.lastIndex + 1, this.nowTicks));
-    this.reportRole('won the election');
+    this.reportRole(reason);
     // Raft §5.4.2 / §8: entries of earlier terms are committed only through an entry of ours.
     this.leaderStartIndex = this.appendLocal('noop', noopPayload).index;
     this.maybeCommit();
@@ -520,6 +531,7 @@ export class Engine {
     if (message.term > this.term)
       this.becomeFollower(message.term, message.from, 'timeout-now from a newer leader');
     if (this.role === 'leader' || !this.canCampaign()) return;
+    this.pendingFailbackSuppression = message.byOperator;
     this.startElection(true);
   }
 
@@ -588,7 +600,7 @@ export class Engine {
       to: message.from,
       term: this.term,
       healthy: this.healthy,
-      lastIndex: this.log.lastIndex,
+      lastLogId: this.log.lastId(),
     });
   }
 
@@ -605,7 +617,7 @@ export class Engine {
       conflict: null,
       diverged: false,
       healthy: this.healthy,
-      lastIndex: this.log.lastIndex,
+      lastLogId: this.log.lastId(),
       ...fields,
     });
   }
@@ -658,7 +670,8 @@ export class Engine {
     this.verifiedIndex = Math.max(this.verifiedIndex, lastNewIndex);
     this.leaderCommit = Math.max(this.leaderCommit, message.leaderCommit);
     this.advanceFollowerCommit();
-    this.respondAppend(message.from, { success: true });
+    // Acknowledge once durable: now if it already is, else when `appended` arrives.
+    if (this.followerMatchIndex() >= lastNewIndex) this.respondAppend(message.from, { success: true });
   }
 
   /** Appends what is new, truncating a conflicting tail first. False when that tail is committed (diverged). */
@@ -860,11 +873,11 @@ export class Engine {
     progress.nextIndex = toIndex + 1;
   }
 
-  private markNeedsMigration(progress: Progress, lastIndex: number | null): void {
+  private markNeedsMigration(progress: Progress, lastLogId: LogId | null): void {
     const nextIndex = progress.nextIndex;
     progress.state = 'needsMigration';
     progress.inflight = [];
-    progress.migrationLastIndex = lastIndex;
+    progress.migrationLastLogId = lastLogId;
     this.emit({ kind: 'needsMigration', nodeId: progress.id, nextIndex, firstIndex: this.log.firstIndex });
   }
 
@@ -872,7 +885,7 @@ export class Engine {
     const progress = this.leaderProgressFor(message);
     if (progress === undefined) return;
     if (message.diverged) {
-      if (progress.state !== 'needsMigration') this.markNeedsMigration(progress, message.lastIndex);
+      if (progress.state !== 'needsMigration') this.markNeedsMigration(progress, message.lastLogId);
       return;
     }
     if (message.success) {
@@ -939,15 +952,17 @@ export class Engine {
     if (progress === undefined) return;
     if (progress.state === 'needsMigration') {
       // A migrated node comes back with a different log end that the WAL can continue from.
-      if (message.lastIndex === progress.migrationLastIndex) return;
-      if (message.lastIndex + 1 < this.log.firstIndex) {
+      const last = message.lastLogId;
+      const seen = progress.migrationLastLogId;
+      if (seen !== null && seen.term === last.term && seen.index === last.index) return;
+      if (last.index + 1 < this.log.firstIndex) {
         // Still (or again, if we purged meanwhile) behind our first retained entry: say so again.
-        progress.nextIndex = message.lastIndex + 1;
-        this.markNeedsMigration(progress, message.lastIndex);
+        progress.nextIndex = last.index + 1;
+        this.markNeedsMigration(progress, last);
         return;
       }
-      progress.nextIndex = message.lastIndex + 1;
-      progress.matchIndex = Math.min(progress.matchIndex, message.lastIndex);
+      progress.nextIndex = last.index + 1;
+      progress.matchIndex = Math.min(progress.matchIndex, last.index);
       this.toProbe(progress);
     }
     if (progress.matchIndex < this.log.lastIndex) this.sendAppend(progress.id);
@@ -1083,7 +1098,7 @@ export class Engine {
       this.handOverUnhealthy();
       return;
     }
-    if (!this.config.failback || !this.ownTermCommitted()) return;
+    if (!this.config.failback || this.failbackSuppressed || !this.ownTermCommitted()) return;
     const lower = this.members().find(
       (member) => compareNodeIds(member.id, this.id) < 0 && this.isTransferTarget(member),
     );
@@ -1129,12 +1144,12 @@ export class Engine {
       });
       return;
     }
-    this.startTransfer(target.id, to === null ? 'demoted by operator' : 'promoted by operator');
+    this.startTransfer(target.id, to === null ? 'demoted by operator' : 'promoted by operator', true);
   }
 
   /** Raft leadership transfer: stop taking proposals, bring the target up to date, then TimeoutNow. */
-  private startTransfer(to: NodeId, reason: string): void {
-    this.transfer = { to, elapsedTicks: 0 };
+  private startTransfer(to: NodeId, reason: string, byOperator = false): void {
+    this.transfer = { to, elapsedTicks: 0, byOperator };
     this.event({ kind: 'transferStarted', to, reason });
     this.maybeSendTimeoutNow();
     this.sendAppend(to);
@@ -1144,7 +1159,13 @@ export class Engine {
     if (this.transfer === null) return;
     const progress = this.progress.get(this.transfer.to);
     if (progress === undefined || progress.matchIndex < this.log.lastIndex) return;
-    this.send({ kind: 'timeoutNow', from: this.id, to: progress.id, term: this.term });
+    this.send({
+      kind: 'timeoutNow',
+      from: this.id,
+      to: progress.id,
+      term: this.term,
+      byOperator: this.transfer.byOperator,
+    });
   }
 
   // ---------------------------------------------------------------- membership
@@ -1262,7 +1283,7 @@ export class Engine {
     });
     // The new configuration follows the no-op and takes effect at once: from then on only the
     // reachable set counts, so the no-op and everything before it commit on that set's majority.
-    this.becomeLeader();
+    this.becomeLeader('forced promotion by operator');
     this.appendMembership(members, 'forced promotion');
   }
 
@@ -1275,7 +1296,8 @@ export class Engine {
     if (silentTicks >= this.config.deadNodeRemovalTicks) return 'OFFLINE';
     if (silentTicks >= this.config.electionTimeoutTicks) return 'DROPPED';
     if (silentTicks >= this.config.lagHeartbeatsMissed * this.config.heartbeatIntervalTicks) return 'LAGGING';
-    if (!progress.responded) return 'JOINING';
+    // A member this leader has not heard from yet: its progress is unknown until it answers.
+    if (!progress.responded) return 'SYNCING';
     if (
       this.learner?.id === progress.id ||
       this.log.lastIndex - progress.matchIndex > this.config.inflightEntriesMax

@@ -72,7 +72,8 @@ export interface AppendEntriesResponse extends Envelope {
   readonly conflict: LogId | null;
   readonly diverged: boolean;
   readonly healthy: boolean;
-  readonly lastIndex: number;
+  /** The follower's last log entry (durable or not): lets the leader recognise a migrated node. */
+  readonly lastLogId: LogId;
 }
 
 /** `commitIndex` is min(leader commit, follower's match): a follower never commits what it has not matched. */
@@ -85,10 +86,12 @@ export interface Heartbeat extends Envelope {
 export interface HeartbeatResponse extends Envelope {
   readonly kind: 'heartbeatResponse';
   readonly healthy: boolean;
-  readonly lastIndex: number;
+  readonly lastLogId: LogId;
 }
 
 /** Leadership transfer: "you are caught up; campaign now, without pre-vote". */
 export interface TimeoutNow extends Envelope {
   readonly kind: 'timeoutNow';
+  /** An operator's promote/demote: the new leader does not fail back during its term. */
+  readonly byOperator: boolean;
 }

@@ -1,3 +1,4 @@
+import type { LogId } from './log-id.js';
 import type { NodeId } from './node-id.js';
 
 /**
@@ -33,8 +34,8 @@ export interface Progress {
   /** The follower's MariaDB health, as last reported. */
   healthy: boolean;
   responded: boolean;
-  /** The follower's log end when it was found to need migration (a change means it was migrated). */
-  migrationLastIndex: number | null;
+  /** The follower's last entry when it was found to need migration (a change means it was migrated). */
+  migrationLastLogId: LogId | null;
   /** The purge point was offered once since the last progress (see Engine.sendAppend). */
   purgePointTried: boolean;
 }
@@ -51,7 +52,7 @@ export function newProgress(id: NodeId, nextIndex: number, nowTicks: number): Pr
     lastHeardTick: nowTicks,
     healthy: false,
     responded: false,
-    migrationLastIndex: null,
+    migrationLastLogId: null,
     purgePointTried: false,
   };
 }

@@ -21,6 +21,8 @@ export interface SimulationOptions {
   readonly chaosTicks: number;
   readonly settleTicks: number;
   readonly engineConfig?: Partial<EngineConfig>;
+  /** Members that replicate and vote but never lead. */
+  readonly neverLeader?: readonly NodeId[];
 }
 
 export interface SimulationStats {
@@ -89,6 +91,8 @@ export class Simulation {
   /** Commands of the current tick, for transcripts (null: not recorded). */
   trace: string[] | null = null;
   fsyncDelayTicksMax = 2;
+  /** The operator migrates a node as soon as a leader reports NEEDS_MIGRATION (transcripts do it by hand). */
+  autoMigrate = true;
   private profile: { purgeRetainEntries: number | null; membershipChurn: boolean; longCrash: boolean } = {
     purgeRetainEntries: null,
     membershipChurn: false,
@@ -105,7 +109,10 @@ export class Simulation {
     this.network = new SimNetwork(this.prng.fork());
     this.checker = new SafetyChecker(checkerMode);
     const ids = Array.from({ length: options.nodeCount }, (_, i) => `n${i + 1}`);
-    const members: Member[] = ids.map((id) => ({ id, neverLeader: false }));
+    const members: Member[] = ids.map((id) => ({
+      id,
+      neverLeader: options.neverLeader?.includes(id) ?? false,
+    }));
     const seeds = this.prng.fork();
     this.nodes = ids.map(
       (id) => new SimNode(id, members, options.engineConfig ?? {}, seeds.nextUint32(), this.hooks()),
@@ -168,7 +175,7 @@ export class Simulation {
         });
         break;
       case 'needsMigration':
-        this.migrate(command.nodeId, node);
+        if (this.autoMigrate) this.migrate(command.nodeId, node);
         break;
       case 'event':
         if (command.event.kind === 'membershipChangeStarted' && command.event.reason.includes('silent')) {
@@ -236,7 +243,7 @@ export class Simulation {
    * committed (its commit index is then the cluster's), and only when the target holds nothing
    * committed that the snapshot lacks.
    */
-  private migrate(targetId: NodeId, source: SimNode): void {
+  migrate(targetId: NodeId, source: SimNode): void {
     this.stats.migrations++;
     const target = this.node(targetId);
     const sourceTerm = source.engine?.status().term;
@@ -468,7 +475,8 @@ export class Simulation {
       .filter((member) => !member.neverLeader)
       .map((member) => member.id)
       .sort(compareNodeIds)[0];
-    if (this.options.engineConfig?.failback !== false && expected !== leader.id) {
+    const preferenceApplies = this.options.engineConfig?.failback !== false && !status.failbackSuppressed;
+    if (preferenceApplies && expected !== leader.id) {
       throw new Violation(`preference: ${leader.id} leads but ${expected} is the lowest eligible ID`);
     }
     for (const member of status.members) {
@@ -542,7 +550,7 @@ export function describeMessage(message: Message): string {
     case 'heartbeat':
       return `${head} commit=${message.commitIndex}`;
     case 'heartbeatResponse':
-      return `${head} last=${message.lastIndex}`;
+      return `${head} last=${message.lastLogId.term}/${message.lastLogId.index}`;
     case 'timeoutNow':
       return head;
   }
