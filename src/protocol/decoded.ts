@@ -11,6 +11,8 @@ export type ProtocolErrorCode =
   | 'CHECKSUM_MISMATCH'
   /** Well-formed, but something this codec deliberately does not handle. */
   | 'UNSUPPORTED'
+  /** The peer answered with an ERR packet (the ERR is attached where it matters). */
+  | 'REFUSED'
   /** A bound of ours (named `...Max`) was exceeded. */
   | 'TOO_LARGE';
 

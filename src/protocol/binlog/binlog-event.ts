@@ -21,6 +21,7 @@ import {
 import {
   type BinlogEventHeader,
   binlogEventHeaderBytes,
+  LOG_EVENT_BINLOG_IN_USE_F,
   readBinlogEventHeader,
   writeBinlogEventHeader,
 } from './binlog-event-header.js';
@@ -132,7 +133,7 @@ function decodeFormatDescription(bytes: Uint8Array, header: BinlogEventHeader): 
     const body = readFormatDescriptionBody(reader);
     if (body.checksumAlgorithm === 'crc32') {
       const stored = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).readUInt32LE(end);
-      const computed = binlogCrc32(bytes.subarray(0, end));
+      const computed = formatDescriptionCrc32(bytes.subarray(0, end));
       if (stored !== computed)
         reader.fail(
           `checksum mismatch (stored 0x${stored.toString(16)}, computed 0x${computed.toString(16)})`,
@@ -140,6 +141,17 @@ function decodeFormatDescription(bytes: Uint8Array, header: BinlogEventHeader): 
     }
     return { header, body };
   });
+}
+
+/**
+ * MariaDB sets LOG_EVENT_BINLOG_IN_USE_F in the FORMAT_DESCRIPTION of the binlog file it is
+ * writing, in place, after computing the checksum (and clears it on a clean close). The checksum
+ * therefore covers the header with that flag clear.
+ */
+function formatDescriptionCrc32(bytes: Uint8Array): number {
+  const copy = Buffer.from(bytes);
+  copy.writeUInt16LE(copy.readUInt16LE(17) & ~LOG_EVENT_BINLOG_IN_USE_F, 17);
+  return binlogCrc32(copy);
 }
 
 function readBody(reader: ByteReader, typeCode: number, context: BinlogDecodeContext): BinlogEventBody {
@@ -281,5 +293,10 @@ export function encodeBinlogEvent(event: BinlogEvent, checksum: BinlogChecksumAl
   // binlog's algorithm is 'none', so that event always gets one.
   const algorithm = event.body.kind === 'format_description' ? 'crc32' : checksum;
   writer.patchU32(9, writer.length + (algorithm === 'crc32' ? binlogChecksumBytes : 0));
-  return appendChecksum(writer.finish(), algorithm);
+  const bytes = writer.finish();
+  if (event.body.kind !== 'format_description') return appendChecksum(bytes, algorithm);
+  const out = Buffer.alloc(bytes.length + binlogChecksumBytes);
+  bytes.copy(out);
+  out.writeUInt32LE(formatDescriptionCrc32(bytes), bytes.length);
+  return out;
 }

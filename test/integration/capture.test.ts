@@ -1,0 +1,353 @@
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { BinlogCapture } from '../../src/capture/binlog-capture.js';
+import { CaptureConfigError } from '../../src/capture/capture-errors.js';
+import { type CapturedTransaction, transactionEvents } from '../../src/capture/captured-transaction.js';
+import {
+  type BinlogDecodeContext,
+  binlogDecodeContextFrom,
+  decodeBinlogEvent,
+} from '../../src/protocol/binlog/binlog-event.js';
+import { splitBinlogFile } from '../../src/protocol/binlog/binlog-file.js';
+import { formatGtid, parseGtidPosition } from '../../src/protocol/gtid.js';
+import type { MariaDbServer, MariaDbSet } from '../../src/testing/mariadb-harness.js';
+import { startMariaDb } from '../support/mariadb.js';
+import { waitFor } from '../support/wait-for.js';
+
+const logger = pino({ level: process.env['WOLFSCALE_TEST_LOG'] ?? 'silent' });
+const semiSyncArgs = [
+  '--rpl-semi-sync-master-enabled=ON',
+  '--rpl-semi-sync-master-wait-point=AFTER_SYNC',
+  '--rpl-semi-sync-master-timeout=600000',
+  // Set-up statements run before any capture is connected; they must not wait for one.
+  '--rpl-semi-sync-master-wait-no-slave=OFF',
+];
+
+/** The GTIDs and raw bytes of every event group in the server's binlog files, in order. */
+async function binlogGroups(server: MariaDbServer): Promise<Map<string, Buffer>> {
+  const files = (await readdir(server.dataDir)).filter((name) => /^binlog\.\d+$/.test(name)).sort();
+  const groups = new Map<string, Buffer>();
+  for (const name of files) {
+    const split = splitBinlogFile(await readFile(join(server.dataDir, name)));
+    if (!split.ok) throw new Error(`${name}: ${split.error.message}`);
+    let context: BinlogDecodeContext = { checksum: 'none' };
+    let current: { gtid: string; parts: Buffer[] } | undefined;
+    for (const raw of split.value) {
+      const decoded = decodeBinlogEvent(raw, context);
+      if (!decoded.ok) throw new Error(`${name}: ${decoded.error.message}`);
+      const body = decoded.value.body;
+      if (body.kind === 'format_description') context = binlogDecodeContextFrom(body);
+      if (body.kind === 'gtid') {
+        if (current !== undefined) groups.set(current.gtid, Buffer.concat(current.parts));
+        const gtid = {
+          domainId: body.domainId,
+          serverId: decoded.value.header.serverId,
+          sequenceNumber: body.sequenceNumber,
+        };
+        current = { gtid: formatGtid(gtid), parts: [] };
+      }
+      if (
+        current !== undefined &&
+        !['rotate', 'gtid_list', 'binlog_checkpoint', 'format_description'].includes(body.kind)
+      ) {
+        current.parts.push(raw);
+      }
+    }
+    if (current !== undefined) groups.set(current.gtid, Buffer.concat(current.parts));
+  }
+  return groups;
+}
+
+async function eventBytes(transaction: CapturedTransaction): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const event of transactionEvents(transaction)) parts.push(event);
+  return Buffer.concat(parts);
+}
+
+async function gtidBinlogPos(server: MariaDbServer): Promise<string> {
+  const [row] = await server.query<Array<{ pos: string }>>('SELECT @@gtid_binlog_pos AS pos');
+  return row?.pos ?? '';
+}
+
+function newCapture(
+  server: MariaDbServer,
+  overrides: Partial<ConstructorParameters<typeof BinlogCapture>[0]> = {},
+): BinlogCapture {
+  return new BinlogCapture({
+    host: '127.0.0.1',
+    port: server.port,
+    user: 'wolf',
+    password: 'wolfpw',
+    replicaServerId: 1000 + server.serverId,
+    logger,
+    heartbeatIntervalMs: 500,
+    reconnectDelayMsMin: 20,
+    reconnectDelayMsMax: 200,
+    ...overrides,
+  });
+}
+
+async function semiSyncStatus(server: MariaDbServer, name: string): Promise<number> {
+  const rows = await server.query<Array<{ Value: string }>>(`SHOW GLOBAL STATUS LIKE '${name}'`);
+  return Number(rows[0]?.Value ?? Number.NaN);
+}
+
+describe('binlog capture from a semi-sync MariaDB 10.11', () => {
+  let set: MariaDbSet;
+  let server: MariaDbServer;
+
+  beforeAll(async () => {
+    set = await startMariaDb(1, { durable: true, extraArgs: semiSyncArgs });
+    server = set.servers[0]!;
+    await server.query("CREATE USER 'wolf'@'%' IDENTIFIED BY 'wolfpw'");
+    await server.query("GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'wolf'@'%'");
+    await server.query("CREATE USER 'weak'@'%' IDENTIFIED BY 'weakpw'");
+  });
+  afterAll(async () => {
+    await set?.destroy();
+  });
+
+  test('a workload yields exactly its transactions, in commit order, with their GTIDs and exact event bytes', async () => {
+    const startPos = await gtidBinlogPos(server);
+    const capture = newCapture(server);
+    await capture.start();
+    try {
+      await waitFor(
+        'the capture to be a semi-sync client',
+        async () => (await semiSyncStatus(server, 'Rpl_semi_sync_master_clients')) === 1,
+      );
+      const received: CapturedTransaction[] = [];
+      void (async () => {
+        for (;;) {
+          const transaction = await capture.next();
+          received.push(transaction);
+          capture.acknowledge(transaction);
+        }
+      })().catch(() => undefined);
+
+      const connection = await server.connect();
+      const workload = [
+        'CREATE DATABASE app',
+        'CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(100))',
+        "INSERT INTO app.t VALUES (1, 'a'), (2, 'b'), (3, 'c')",
+        "UPDATE app.t SET v = 'bb' WHERE id = 2",
+        'DELETE FROM app.t WHERE id = 3',
+        'ALTER TABLE app.t ADD COLUMN n INT NULL',
+      ];
+      for (const sql of workload) await connection.query(sql);
+      await connection.beginTransaction();
+      await connection.query("INSERT INTO app.t VALUES (10, 'x', 1)");
+      await connection.query("UPDATE app.t SET v = 'y' WHERE id = 10");
+      await connection.query('DELETE FROM app.t WHERE id = 1');
+      await connection.commit();
+      await connection.query("INSERT INTO app.t VALUES (11, REPEAT('z', 90), 2)");
+      await connection.end();
+
+      const endPos = await gtidBinlogPos(server);
+      const start = parseGtidPosition(startPos);
+      const end = parseGtidPosition(endPos);
+      if (!start.ok || !end.ok) throw new Error('bad gtid positions');
+      const first = (start.value[0]?.sequenceNumber ?? 0n) + 1n;
+      const last = end.value[0]!.sequenceNumber;
+      const expected = Array.from(
+        { length: Number(last - first + 1n) },
+        (_, i) => `0-1-${first + BigInt(i)}`,
+      );
+      expect(expected).toHaveLength(workload.length + 2);
+      await waitFor('every transaction to be captured', () => received.length >= expected.length);
+      expect(received.map((transaction) => transaction.gtidText)).toEqual(expected);
+
+      const groups = await binlogGroups(server);
+      for (const transaction of received) {
+        expect(
+          (await eventBytes(transaction)).equals(groups.get(transaction.gtidText)!),
+          transaction.gtidText,
+        ).toBe(true);
+        expect(transaction.binlogFile).toMatch(/^binlog\.\d{6}$/);
+        expect(transaction.formatDescription[4]).toBe(15);
+      }
+      // The multi-statement transaction is one transaction holding its three row events and their table maps.
+      const multi = received[workload.length]!;
+      const kinds: string[] = [];
+      for await (const raw of transactionEvents(multi)) {
+        const decoded = decodeBinlogEvent(raw, { checksum: 'crc32' });
+        if (decoded.ok) kinds.push(decoded.value.body.kind);
+      }
+      expect(kinds.filter((kind) => kind === 'rows')).toHaveLength(3);
+      expect(kinds.filter((kind) => kind === 'table_map')).toHaveLength(3);
+      expect(kinds.at(-1)).toBe('xid');
+    } finally {
+      await capture.stop();
+    }
+  });
+
+  test('a commit blocks while the capture withholds its acknowledgement and completes once it acknowledges', async () => {
+    const capture = newCapture(server);
+    await capture.start();
+    try {
+      await waitFor(
+        'the capture to be a semi-sync client',
+        async () => (await semiSyncStatus(server, 'Rpl_semi_sync_master_clients')) === 1,
+      );
+      const unacknowledgedBefore = await semiSyncStatus(server, 'Rpl_semi_sync_master_no_tx');
+      const writer = await server.connect();
+      let committed = false;
+      const commit = writer.query("INSERT INTO app.t VALUES (100, 'waits', 0)").then(() => {
+        committed = true;
+      });
+      const transaction = await capture.next();
+      // The source holds the commit: the session waits for the acknowledgement, the row is invisible.
+      await waitFor(
+        'the commit to wait for the ack',
+        async () => (await semiSyncStatus(server, 'Rpl_semi_sync_master_wait_sessions')) === 1,
+      );
+      expect(committed).toBe(false);
+      const visible = await server.query<unknown[]>('SELECT id FROM app.t WHERE id = 100');
+      expect(visible).toHaveLength(0);
+      expect(committed).toBe(false);
+
+      capture.acknowledge(transaction);
+      await commit;
+      expect(committed).toBe(true);
+      // It completed because of the acknowledgement, not a semi-sync timeout.
+      expect(await semiSyncStatus(server, 'Rpl_semi_sync_master_no_tx')).toBe(unacknowledgedBefore);
+      await writer.end();
+    } finally {
+      await capture.stop();
+    }
+  });
+
+  test('kill -9 and restart of the source mid-stream: no transaction lost or repeated', async () => {
+    const startPos = await gtidBinlogPos(server);
+    const parsedStart = parseGtidPosition(startPos);
+    if (!parsedStart.ok) throw new Error(parsedStart.error.message);
+    const capture = newCapture(server, { startAfter: parsedStart.value });
+    await capture.start();
+    try {
+      await server.query('CREATE TABLE app.k (id INT PRIMARY KEY)');
+      const received: string[] = [];
+      let consumerError: unknown;
+      void (async () => {
+        for (;;) {
+          const transaction = await capture.next();
+          received.push(transaction.gtidText);
+          capture.acknowledge(transaction);
+        }
+      })().catch((error: unknown) => {
+        consumerError = error;
+      });
+
+      const rowsTotal = 60;
+      const killAt = 25;
+      let next = 1;
+      let killed = false;
+      while (next <= rowsTotal) {
+        try {
+          const connection = await server.connect({ connectTimeout: 2000 });
+          try {
+            while (next <= rowsTotal) {
+              if (next === killAt && !killed) {
+                killed = true;
+                const inFlight = connection
+                  .query('INSERT IGNORE INTO app.k VALUES (?)', [next])
+                  .catch(() => undefined);
+                await server.kill();
+                await inFlight;
+                await server.start();
+                break;
+              }
+              await connection.query('INSERT IGNORE INTO app.k VALUES (?)', [next]);
+              next += 1;
+            }
+          } finally {
+            await connection.end().catch(() => undefined);
+          }
+        } catch {
+          // The connection died with the server; reconnect and carry on from the same row.
+        }
+      }
+      const endPos = await gtidBinlogPos(server);
+      const groups = await binlogGroups(server);
+      const expected = [...groups.keys()].filter((gtid) => {
+        const seq = BigInt(gtid.split('-')[2]!);
+        return seq > parsedStart.value[0]!.sequenceNumber;
+      });
+      await waitFor(`the capture to reach ${endPos}`, () => received.at(-1) === expected.at(-1), {
+        timeoutMs: 60_000,
+      });
+      expect(consumerError).toBeUndefined();
+      expect(received).toEqual(expected);
+      expect(new Set(received).size).toBe(received.length);
+      expect(capture.status.reconnects).toBeGreaterThan(0);
+      const [count] = await server.query<Array<{ n: number }>>('SELECT COUNT(*) AS n FROM app.k');
+      expect(count?.n).toBe(rowsTotal);
+    } finally {
+      await capture.stop();
+    }
+  });
+
+  test('start-up checks say what to fix', async () => {
+    const weak = newCapture(server, { user: 'weak', password: 'weakpw' });
+    await expect(weak.start()).rejects.toThrow(/lacks REPLICATION SLAVE and BINLOG MONITOR: GRANT/);
+
+    await server.query("SET GLOBAL binlog_format = 'MIXED'");
+    try {
+      await expect(newCapture(server).start()).rejects.toThrow(/binlog_format=MIXED; WolfScale needs ROW/);
+    } finally {
+      await server.query("SET GLOBAL binlog_format = 'ROW'");
+    }
+    await server.query("SET GLOBAL binlog_row_image = 'MINIMAL'");
+    try {
+      await expect(newCapture(server).start()).rejects.toThrow(
+        /binlog_row_image=MINIMAL; WolfScale needs FULL/,
+      );
+    } finally {
+      await server.query("SET GLOBAL binlog_row_image = 'FULL'");
+    }
+    await server.query('SET GLOBAL rpl_semi_sync_master_enabled = OFF');
+    try {
+      await expect(newCapture(server).start()).rejects.toThrow(/rpl_semi_sync_master_enabled=OFF/);
+    } finally {
+      await server.query('SET GLOBAL rpl_semi_sync_master_enabled = ON');
+    }
+
+    // A position whose binlogs were purged: the capture stops with a CaptureConfigError.
+    await server.query('FLUSH BINARY LOGS');
+    await server.query('INSERT INTO app.k VALUES (1000)');
+    await server.query('FLUSH BINARY LOGS');
+    const [last] = await server.query<Array<{ name: string }>>('SELECT @@log_bin_basename AS name');
+    expect(last?.name).toBeTruthy();
+    const logs = await server.query<Array<{ Log_name: string }>>('SHOW BINARY LOGS');
+    await server.query(`PURGE BINARY LOGS TO '${logs.at(-1)!.Log_name}'`);
+    const stale = newCapture(server, { startAfter: [{ domainId: 0, serverId: 1, sequenceNumber: 1n }] });
+    await stale.start();
+    const failure = await stale.next().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failure).toBeInstanceOf(CaptureConfigError);
+    expect(String(failure)).toMatch(/purged/);
+    await stale.stop();
+  });
+
+  test('the binlog disabled is reported with what to do', async () => {
+    const plain = await startMariaDb(1, { extraArgs: ['--skip-log-bin'] });
+    try {
+      const source = plain.servers[0]!;
+      const capture = new BinlogCapture({
+        host: '127.0.0.1',
+        port: source.port,
+        user: 'root',
+        password: '',
+        replicaServerId: 999,
+        semiSync: false,
+        logger,
+      });
+      await expect(capture.start()).rejects.toThrow(/binary log disabled.*set log_bin/);
+    } finally {
+      await plain.destroy();
+    }
+  });
+});
