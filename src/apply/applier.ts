@@ -45,7 +45,7 @@ export const inflightBytesMaxDefault = 32 * 1024 * 1024;
 /** Room left in a packet for the statement around a BINLOG payload. */
 const packetSlackBytes = 4096;
 /** How much of a failed statement an error quotes. */
-const statementQuoteBytesMax = 300;
+const statementQuoteBytesMax = 1000;
 
 export type ApplyErrorCode =
   | PlanErrorCode
@@ -150,6 +150,11 @@ export class Applier {
       multipleStatements: true,
       bigIntAsNumber: false,
       connectTimeout: options.connectTimeoutMs ?? 10_000,
+    });
+    // A lost session surfaces as the failure of what was in flight; the driver also emits it as
+    // an event, which must not become an uncaught exception.
+    connection.on('error', (error: Error) => {
+      options.logger.warn({ error: error.message }, 'apply target session error');
     });
     try {
       // The driver switches its string encoding when the server reports a new

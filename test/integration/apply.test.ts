@@ -5,9 +5,12 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Applier, type ApplyOutcome } from '../../src/apply/applier.js';
 import type { ApplierTransaction } from '../../src/apply/applier-transaction.js';
 import { readBinlogTransactions } from '../../src/apply/binlog-file-transactions.js';
+import { formatGtidPosition } from '../../src/mariadb/gtid-position.js';
+import { formatGtid } from '../../src/protocol/gtid.js';
 import type { MariaDbServer, MariaDbSet } from '../../src/testing/mariadb-harness.js';
 import { compareServers } from '../support/compare.js';
 import { startMariaDb } from '../support/mariadb.js';
+import { waitFor } from '../support/wait-for.js';
 import { runWorkload } from '../support/workload.js';
 
 const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'silent' });
@@ -67,6 +70,83 @@ describe('applying captured transactions to a target MariaDB', () => {
       const outcomes = await applyAll(applier, transactions);
       expect(outcomes.filter((o) => o.kind !== 'applied')).toEqual([]);
       expect(applier.status()).toMatchObject({ kind: 'running', inflight: 0 });
+      await applier.close();
+      await expectIdentical(source, target);
+    } finally {
+      await targetSet.destroy();
+    }
+  });
+
+  test('an apply error stops the applier with the statement, GTID and MariaDB message; nothing after it commits; a new applier resumes', async () => {
+    const targetSet = await startMariaDb(1, { serverIdBase: 33 });
+    try {
+      const target = targetSet.servers[0]!;
+      // The 100,000-row transaction will collide with a row that only the target has.
+      const bulk = transactions.reduce((a, b) => (b.events.length > a.events.length ? b : a));
+      const bulkIndex = transactions.indexOf(bulk);
+      const before = transactions.slice(0, bulkIndex);
+      let applier = await Applier.open({ target: target.connectOptions(), logger });
+      expect((await applyAll(applier, before)).every((o) => o.kind === 'applied')).toBe(true);
+      const conflict = await target.connect();
+      await conflict.query('SET SESSION sql_log_bin=0');
+      await conflict.query('INSERT INTO ws_a.bulk (id, note) VALUES (1, "target only")');
+
+      const outcomes = await applyAll(applier, transactions.slice(bulkIndex));
+      expect(outcomes.every((o) => o.kind === 'failed')).toBe(true);
+      const status = applier.status();
+      expect(status.kind).toBe('failed');
+      if (status.kind !== 'failed') throw new Error('unreachable');
+      expect(status.error).toMatchObject({ code: 'APPLY_FAILED', errno: 1062, gtid: formatGtid(bulk.gtid) });
+      expect(status.error.serverMessage).toContain('Duplicate entry');
+      expect(status.error.statement).toContain('BINLOG');
+      expect(status.error.message).toContain(formatGtid(bulk.gtid));
+      // Acknowledged exactly what committed: the transaction before the failing one.
+      const previous = transactions[bulkIndex - 1]!.gtid;
+      expect(formatGtidPosition(status.applied)).toBe(formatGtid(previous));
+      const [pos] = await target.query<Array<{ pos: string }>>('SELECT @@gtid_binlog_pos AS pos');
+      expect(pos?.pos).toBe(formatGtid(previous));
+
+      await conflict.query('DELETE FROM ws_a.bulk WHERE id = 1');
+      await conflict.end();
+      applier = await Applier.open({ target: target.connectOptions(), logger });
+      const resumed = await applyAll(applier, transactions);
+      expect(resumed.filter((o) => o.kind === 'skipped')).toHaveLength(bulkIndex);
+      expect(resumed.filter((o) => o.kind === 'applied')).toHaveLength(transactions.length - bulkIndex);
+      await applier.close();
+      await expectIdentical(source, target);
+    } finally {
+      await targetSet.destroy();
+    }
+  });
+
+  test('the target killed mid-apply and restarted: the applier resumes from its GTID position, nothing lost or doubled', async () => {
+    const targetSet = await startMariaDb(1, { serverIdBase: 34, durable: true });
+    try {
+      const target = targetSet.servers[0]!;
+      let applier = await Applier.open({ target: target.connectOptions(), logger });
+      const running = applyAll(applier, transactions);
+      const half = transactions[Math.floor(transactions.length / 2)]!.gtid;
+      await waitFor('the applier to pass half of the transactions', () =>
+        applier.applied.some((g) => g.domainId === half.domainId && g.sequenceNumber >= half.sequenceNumber),
+      );
+      await target.kill();
+      const outcomes = await running;
+      const acknowledged = applier.applied;
+      const status = applier.status();
+      expect(status.kind).toBe('failed');
+      if (status.kind === 'failed') expect(status.error.code).toBe('TARGET_UNAVAILABLE');
+      expect(outcomes.some((o) => o.kind === 'failed')).toBe(true);
+
+      await target.start();
+      applier = await Applier.open({ target: target.connectOptions(), logger });
+      // Never acknowledged what did not commit: the restarted target holds at least that.
+      for (const gtid of acknowledged) {
+        const held = applier.applied.find((g) => g.domainId === gtid.domainId);
+        expect(held !== undefined && held.sequenceNumber >= gtid.sequenceNumber).toBe(true);
+      }
+      const resumed = await applyAll(applier, transactions);
+      expect(resumed.filter((o) => o.kind === 'failed')).toEqual([]);
+      expect(resumed.some((o) => o.kind === 'skipped')).toBe(true);
       await applier.close();
       await expectIdentical(source, target);
     } finally {
