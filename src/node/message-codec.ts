@@ -99,7 +99,7 @@ export function encodeMessage(message: Message): Buffer {
       );
       u48(writer, message.matchIndex, 'match index');
       u48(writer, message.rejectedPrevIndex, 'rejected index');
-      u48(writer, message.lastIndex, 'last index');
+      logId(writer, message.lastLogId);
       if (message.conflict !== null) logId(writer, message.conflict);
       break;
     case 'heartbeat':
@@ -107,9 +107,10 @@ export function encodeMessage(message: Message): Buffer {
       break;
     case 'heartbeatResponse':
       writer.u8(message.healthy ? 1 : 0);
-      u48(writer, message.lastIndex, 'last index');
+      logId(writer, message.lastLogId);
       break;
     case 'timeoutNow':
+      writer.u8(message.byOperator ? 1 : 0);
       break;
     default:
       unreachable(message);
@@ -198,7 +199,7 @@ function decodeBody(
       if (flags > 15) reader.fail(`unknown flags ${flags}`);
       const matchIndex = reader.u48('match index');
       const rejectedPrevIndex = reader.u48('rejected index');
-      const lastIndex = reader.u48('last index');
+      const lastLogId = readLogId(reader, 'last log id');
       const conflict = (flags & 8) === 0 ? null : readLogId(reader, 'conflict');
       return {
         kind,
@@ -208,16 +209,21 @@ function decodeBody(
         healthy: (flags & 4) !== 0,
         matchIndex,
         rejectedPrevIndex,
-        lastIndex,
+        lastLogId,
         conflict,
       };
     }
     case 'heartbeat':
       return { kind, ...envelope, commitIndex: reader.u48('commit index') };
     case 'heartbeatResponse':
-      return { kind, ...envelope, healthy: readFlag(reader, 'healthy'), lastIndex: reader.u48('last index') };
+      return {
+        kind,
+        ...envelope,
+        healthy: readFlag(reader, 'healthy'),
+        lastLogId: readLogId(reader, 'last log id'),
+      };
     case 'timeoutNow':
-      return { kind, ...envelope };
+      return { kind, ...envelope, byOperator: readFlag(reader, 'by operator') };
     default:
       return unreachable(kind);
   }

@@ -40,16 +40,16 @@ const message: fc.Arbitrary<Message> = fc.oneof(
     conflict: fc.option(logId, { nil: null }),
     diverged: fc.boolean(),
     healthy: fc.boolean(),
-    lastIndex: index,
+    lastLogId: logId,
   }),
   fc.record({ kind: fc.constant('heartbeat' as const), ...envelope, commitIndex: index }),
   fc.record({
     kind: fc.constant('heartbeatResponse' as const),
     ...envelope,
     healthy: fc.boolean(),
-    lastIndex: index,
+    lastLogId: logId,
   }),
-  fc.record({ kind: fc.constant('timeoutNow' as const), ...envelope }),
+  fc.record({ kind: fc.constant('timeoutNow' as const), ...envelope, byOperator: fc.boolean() }),
 );
 
 describe('cluster message codec', () => {
