@@ -70,7 +70,7 @@ class FrameWalk {
     if (this.runs.length === 0 || header.term > this.lastTerm) {
       this.runs.push({ startIndex: header.index, term: header.term });
     }
-    this.offsets.push(this.position);
+    this.offsets.push(this.position, header.frameBytes);
     this.lastIndex = header.index;
     this.lastTerm = header.term;
     this.position += header.frameBytes;

@@ -1,15 +1,15 @@
 import fs from 'node:fs';
 import type { LogEntry } from './entry.js';
-import { decodeFrame, encodeFrame, FRAME_HEADER_BYTES, stampBatch } from './frame.js';
-import { scanSegment } from './frame-scan.js';
+import { encodeFrame, FRAME_HEADER_BYTES, stampBatch } from './frame.js';
 import { encodeSeal } from './frame-segment.js';
 import { OffsetTable } from './offset-table.js';
 import { ReadGate } from './read-gate.js';
 import { type RecoveryReport, recoverWal } from './recovery.js';
 import { createSegment, type Segment } from './segment.js';
-import { closeFile, openFile, readAt, syncData, syncDir, truncateFile, writeAt } from './segment-files.js';
+import { closeFile, openFile, syncData, syncDir, truncateFile, writeAt } from './segment-files.js';
+import { type ReadBudget, SegmentReader } from './segment-reader.js';
 import { TermRuns } from './term-runs.js';
-import { WalClosedError, WalCorruptionError, WalFailedError } from './wal-errors.js';
+import { WalClosedError, WalFailedError } from './wal-errors.js';
 import { type ResolvedWalOptions, resolveWalOptions, type WalOptions } from './wal-options.js';
 
 /** read()'s outcome: entries, or the expected case of a start below the retained log. */
@@ -52,8 +52,6 @@ type Op =
 
 const MIB = 1024 * 1024;
 const HOUR_MS = 3_600_000;
-/** One read() reads at most this many bytes of one segment per file read. */
-const READ_CHUNK_BYTES_MAX = 8 * MIB;
 
 function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`WAL invariant broken: ${message}`);
@@ -96,8 +94,7 @@ export class Wal {
   readonly #written: TermRuns;
   #activeFd: number;
   #activeOffsets: OffsetTable;
-  /** Offset tables of sealed segments, least recently used first (Map keeps insertion order). */
-  readonly #sealedOffsets = new Map<number, Promise<OffsetTable>>();
+  readonly #reader: SegmentReader;
   readonly #gate: ReadGate;
   /** Ops in call order; #head is the next one to run (amortised O(1) dequeue). */
   #queue: Op[] = [];
@@ -135,6 +132,7 @@ export class Wal {
     this.#activeFd = recovered.activeFd;
     this.#activeOffsets = recovered.activeOffsets;
     this.#gate = new ReadGate(options.readsConcurrentMax);
+    this.#reader = new SegmentReader(options.indexedSegmentsMax, (index) => this.#written.termAt(index));
   }
 
   /**
@@ -443,7 +441,7 @@ export class Wal {
     let offset = segment.framesEndBytes;
     let index = batch.firstIndex;
     for (const frame of batch.frames) {
-      this.#activeOffsets.push(offset);
+      this.#activeOffsets.push(offset, frame.byteLength);
       this.#written.append(index, this.#frameTerm(frame));
       offset += frame.byteLength;
       index += 1;
@@ -473,7 +471,7 @@ export class Wal {
       active.sealed = true;
     }
     await closeFile(this.#activeFd);
-    this.#cacheOffsets(active.firstIndex, Promise.resolve(this.#activeOffsets));
+    this.#reader.adopt(active.firstIndex, this.#activeOffsets);
     const created = await createSegment(this.dir, {
       firstIndex: active.lastIndex + 1,
       prevTerm: this.#written.lastTerm,
@@ -511,13 +509,13 @@ export class Wal {
     await closeFile(this.#activeFd);
     while (this.#segments.length - 1 > target) {
       const segment = this.#segments.pop()!;
-      this.#sealedOffsets.delete(segment.firstIndex);
+      this.#reader.forget(segment.firstIndex);
       await fs.promises.unlink(segment.path);
       await syncDir(this.dir);
     }
     const segment = this.#segments[target]!;
-    this.#activeOffsets = await this.#offsetsOf(segment);
-    this.#sealedOffsets.delete(segment.firstIndex);
+    this.#activeOffsets = await this.#reader.completeTable(segment);
+    this.#reader.forget(segment.firstIndex);
     this.#activeFd = await openFile(segment.path, 'r+');
   }
 
@@ -533,7 +531,7 @@ export class Wal {
       if (nowMs - next.createdMs < retentionMs) break;
       await fs.promises.unlink(segment.path);
       this.#segments.shift();
-      this.#sealedOffsets.delete(segment.firstIndex);
+      this.#reader.forget(segment.firstIndex);
       removed += 1;
     }
     if (removed > 0) {
@@ -575,28 +573,18 @@ export class Wal {
       return { ok: false, error: { code: 'COMPACTED', firstIndex: this.#written.firstIndex } };
     }
     const endExclusive = Math.min(toIndexExclusive, this.durableIndex() + 1);
-    const entries: LogEntry[] = [];
-    let payloadBytes = 0;
+    const budget: ReadBudget = { entries: [], payloadBytes: 0, bytesMax };
     let index = fromIndex;
     while (index < endExclusive) {
       const segment = this.#segmentOf(index);
-      const budget = entries.length === 0 ? bytesMax : bytesMax - payloadBytes;
-      const chunk = await this.#readChunk(
-        segment,
-        index,
-        Math.min(endExclusive, segment.lastIndex + 1),
-        budget,
-      );
-      for (const entry of chunk) {
-        if (entries.length > 0 && payloadBytes + entry.payload.byteLength > bytesMax)
-          return { ok: true, entries };
-        entries.push(entry);
-        payloadBytes += entry.payload.byteLength;
-      }
-      index += chunk.length;
-      if (payloadBytes >= bytesMax) break;
+      const isActive = segment === this.#segments[this.#segments.length - 1];
+      const table = isActive ? this.#activeOffsets : this.#reader.tableOf(segment);
+      const end = Math.min(endExclusive, segment.lastIndex + 1);
+      const added = await this.#reader.readInto(segment, table, index, end, budget);
+      index += added;
+      if (added === 0 || budget.payloadBytes >= bytesMax) break;
     }
-    return { ok: true, entries };
+    return { ok: true, entries: budget.entries };
   }
 
   #segmentOf(index: number): Segment {
@@ -610,108 +598,5 @@ export class Wal {
     const segment = this.#segments[low]!;
     assert(index >= segment.firstIndex && index <= segment.lastIndex, `no segment holds ${index}`);
     return segment;
-  }
-
-  /**
-   * Reads entries [fromIndex, endExclusive) of one segment, stopping once the stored bytes
-   * exceed `budget` (always at least one entry). Opens its own handle: the writer may close the
-   * active one during a roll.
-   */
-  async #readChunk(
-    segment: Segment,
-    fromIndex: number,
-    endExclusive: number,
-    budget: number,
-  ): Promise<LogEntry[]> {
-    const isActive = segment === this.#segments[this.#segments.length - 1];
-    const offsets = isActive ? this.#activeOffsets : await this.#offsetsOf(segment);
-    const first = fromIndex - segment.firstIndex;
-    const endOf = (position: number) =>
-      position + 1 < offsets.length ? offsets.offsetAt(position + 1) : segment.framesEndBytes;
-    const startBytes = offsets.offsetAt(first);
-    const bytesMax = Math.min(Math.max(budget, 1), READ_CHUNK_BYTES_MAX);
-    let last = first;
-    while (last + 1 < endExclusive - segment.firstIndex && endOf(last + 1) - startBytes <= bytesMax)
-      last += 1;
-    const bytes = Buffer.allocUnsafe(endOf(last) - startBytes);
-    const fd = await openFile(segment.path, 'r');
-    try {
-      const filled = await readAt(fd, bytes, startBytes);
-      if (filled !== bytes.byteLength) {
-        throw new WalCorruptionError(
-          segment.path,
-          startBytes + filled,
-          'the file ends inside a frame it should hold',
-        );
-      }
-    } finally {
-      await closeFile(fd);
-    }
-    return this.#decodeChunk(segment, bytes, startBytes, fromIndex, last - first + 1);
-  }
-
-  #decodeChunk(
-    segment: Segment,
-    bytes: Buffer,
-    startBytes: number,
-    fromIndex: number,
-    count: number,
-  ): LogEntry[] {
-    const entries: LogEntry[] = [];
-    let offset = 0;
-    for (let i = 0; i < count; i += 1) {
-      const decoded = decodeFrame(bytes, offset);
-      const index = fromIndex + i;
-      if (decoded.kind !== 'frame') {
-        const reason = decoded.kind === 'invalid' ? decoded.reason : 'frame cut short';
-        throw new WalCorruptionError(segment.path, startBytes + offset, `entry ${index}: ${reason}`);
-      }
-      const { entry } = decoded;
-      if (entry.index !== index || entry.term !== this.#written.termAt(index)) {
-        throw new WalCorruptionError(
-          segment.path,
-          startBytes + offset,
-          `expected entry ${index} (term ${this.#written.termAt(index)}), found ${entry.index} (term ${entry.term})`,
-        );
-      }
-      entries.push(entry);
-      offset += decoded.frameBytes;
-    }
-    return entries;
-  }
-
-  /** The (index -> offset) table of a sealed segment, built by one header walk and cached (LRU). */
-  #offsetsOf(segment: Segment): Promise<OffsetTable> {
-    const cached = this.#sealedOffsets.get(segment.firstIndex);
-    if (cached !== undefined) {
-      this.#sealedOffsets.delete(segment.firstIndex);
-      this.#sealedOffsets.set(segment.firstIndex, cached);
-      return cached;
-    }
-    const loading = this.#indexSegment(segment);
-    this.#cacheOffsets(segment.firstIndex, loading);
-    loading.catch(() => this.#sealedOffsets.delete(segment.firstIndex));
-    return loading;
-  }
-
-  #cacheOffsets(firstIndex: number, offsets: Promise<OffsetTable>): void {
-    this.#sealedOffsets.set(firstIndex, offsets);
-    while (this.#sealedOffsets.size > this.#options.indexedSegmentsMax) {
-      this.#sealedOffsets.delete(this.#sealedOffsets.keys().next().value!);
-    }
-  }
-
-  async #indexSegment(segment: Segment): Promise<OffsetTable> {
-    const bytes = await fs.promises.readFile(segment.path);
-    const scan = scanSegment(bytes.subarray(0, segment.framesEndBytes), segment, false);
-    if (scan.kind === 'damaged') throw new WalCorruptionError(segment.path, scan.offset, scan.what);
-    if (scan.kind === 'torn' || scan.lastIndex !== segment.lastIndex) {
-      throw new WalCorruptionError(
-        segment.path,
-        scan.framesEndBytes,
-        `the frames end at entry ${scan.lastIndex}, but the seal says ${segment.lastIndex}`,
-      );
-    }
-    return scan.offsets;
   }
 }
