@@ -50,6 +50,11 @@ export interface TransportOptions {
   readonly handshakeTimeoutMs?: number;
   readonly reconnectDelayMsMin?: number;
   readonly reconnectDelayMsMax?: number;
+  /**
+   * Small facts this node tells every peer when a connection opens, e.g. its API URL and proxy
+   * address (at most 16 keys, 512 characters each). Read a peer's with `peerMeta`.
+   */
+  readonly meta?: Readonly<Record<string, string>>;
 }
 
 export type PeerState = 'connecting' | 'connected' | 'backoff' | 'refused';
@@ -89,6 +94,24 @@ function readFrames(
       onFrame(frame);
     }
   });
+}
+
+const metaKeysMax = 16;
+const metaValueCharsMax = 512;
+
+function decodeMeta(payload: Uint8Array): Readonly<Record<string, string>> | undefined {
+  let value: unknown;
+  try {
+    value = (JSON.parse(Buffer.from(payload).toString('utf8')) as { meta?: unknown }).meta;
+  } catch {
+    return undefined;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const entries = Object.entries(value).filter(
+    (entry): entry is [string, string] =>
+      typeof entry[1] === 'string' && entry[1].length <= metaValueCharsMax,
+  );
+  return Object.fromEntries(entries.slice(0, metaKeysMax));
 }
 
 function splitPeer(peer: string): { readonly address: string; readonly nodeId?: string } {
@@ -176,10 +199,14 @@ class OutboundPeer {
             );
           }
           this.nodeId = challenge.nodeId;
+          this.#transport.rememberMeta(challenge.nodeId, frame.payload);
           socket.write(
             encodeFrame({
               type: FrameType.proof,
-              payload: encodeJson({ proof: computeProof('dialer', secret, transcript) }),
+              payload: encodeJson({
+                proof: computeProof('dialer', secret, transcript),
+                meta: this.#transport.ownMeta,
+              }),
             }),
           );
           return;
@@ -256,6 +283,7 @@ export class Transport {
   readonly #inbound = new Map<string, Socket>();
   readonly #messageHandlers: MessageHandler[] = [];
   readonly #peerHandlers: PeerHandler[] = [];
+  readonly #peerMeta = new Map<string, Readonly<Record<string, string>>>();
   #port = 0;
 
   private constructor(options: TransportOptions) {
@@ -302,6 +330,25 @@ export class Transport {
 
   get usesTls(): boolean {
     return this.#options.tls !== undefined;
+  }
+
+  /** @internal What this node tells its peers. */
+  get ownMeta(): Readonly<Record<string, string>> {
+    return this.#options.meta ?? {};
+  }
+
+  /** What `nodeId` told this node when a connection (either direction) last authenticated. */
+  peerMeta(nodeId: string): Readonly<Record<string, string>> | undefined {
+    return this.#peerMeta.get(nodeId);
+  }
+
+  /**
+   * @internal Keeps the `meta` of an authenticated peer's handshake frame. Only called after the
+   * frame's sender proved the secret (or, for a challenge, alongside the proof being checked).
+   */
+  rememberMeta(nodeId: string, payload: Uint8Array): void {
+    const meta = decodeMeta(payload);
+    if (meta !== undefined) this.#peerMeta.set(nodeId, meta);
   }
 
   onMessage(handler: MessageHandler): void {
@@ -457,6 +504,7 @@ export class Transport {
           );
         }
         clearTimeout(timeout);
+        this.rememberMeta(transcript.dialerId, frame.payload);
         const previous = this.#inbound.get(transcript.dialerId);
         this.#inbound.set(transcript.dialerId, socket);
         previous?.destroy();

@@ -70,6 +70,19 @@ describe('cluster transport', () => {
     expect(a.transport.send('node-9', Buffer.from('nobody'))).toBe(false);
   });
 
+  test('each side learns the meta its authenticated peer advertises', async () => {
+    const a = await startNode('node-1', { meta: { apiUrl: 'http://10.0.0.1:8080' } });
+    const b = await startNode('node-2', { meta: { apiUrl: 'http://10.0.0.2:8080', proxy: '10.0.0.2:8007' } });
+    a.transport.addPeer(`127.0.0.1:${b.transport.port}`);
+    await waitFor('connected', () => a.transport.connectedPeers().includes('node-2'));
+    await waitFor('meta on both sides', () => b.transport.peerMeta('node-1') !== undefined);
+    expect(a.transport.peerMeta('node-2')).toEqual({
+      apiUrl: 'http://10.0.0.2:8080',
+      proxy: '10.0.0.2:8007',
+    });
+    expect(b.transport.peerMeta('node-1')).toEqual({ apiUrl: 'http://10.0.0.1:8080' });
+  });
+
   test('a node with a wrong secret is refused, and both sides say why', async () => {
     const good = await startNode('node-1');
     const bad = await startNode('node-2', { secret: 'a-different-secret-value' });
