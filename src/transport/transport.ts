@@ -491,6 +491,7 @@ export class Transport {
                 nodeId,
                 nonce: acceptorNonce,
                 proof: computeProof('acceptor', secret, transcript),
+                meta: this.ownMeta,
               }),
             }),
           );
