@@ -838,13 +838,14 @@ export class Engine {
       const entriesRoom = this.config.inflightEntriesMax - inflightEntryCount(progress);
       const bytesRoom = this.config.inflightBytesMax - inflightBytes(progress);
       if (entriesRoom <= 0 || bytesRoom <= 0) return;
+      // One entry larger than the byte bound still goes, but only into an empty pipeline.
+      if (progress.inflight.length > 0 && this.bytesOf(progress.nextIndex) > bytesRoom) return;
       let toIndex = progress.nextIndex;
       let bytes = this.bytesOf(toIndex);
       const toIndexMax = Math.min(
         this.log.lastIndex,
         progress.nextIndex + Math.min(this.config.batchEntriesMax, entriesRoom) - 1,
       );
-      // At least one entry per message, so one large entry cannot stall replication.
       while (toIndex < toIndexMax && bytes + this.bytesOf(toIndex + 1) <= bytesRoom) {
         toIndex++;
         bytes += this.bytesOf(toIndex);

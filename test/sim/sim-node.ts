@@ -8,12 +8,14 @@ import {
   type LogId,
   type Member,
   type Membership,
+  type Message,
   type NodeId,
   type Role,
   type TermStart,
   unreachable,
 } from '../../src/consensus/index.js';
 import type { LogEntry } from '../../src/wal/entry.js';
+import { Violation } from './safety-checker.js';
 
 /**
  * What the simulated runtime does for a node, through these hooks: the world owns the network,
@@ -168,6 +170,7 @@ export class SimNode {
         this.append(command.entries);
         return;
       case 'send':
+        this.checkDurableBeforeSend(command.message);
         this.hooks.send(command.message);
         return;
       case 'replicate':
@@ -190,6 +193,28 @@ export class SimNode {
         return;
       default:
         unreachable(command);
+    }
+  }
+
+  /** The contract's core: what a message promises is already on disk when it leaves. */
+  private checkDurableBeforeSend(message: Message): void {
+    // A pre-vote carries the term it proposes, not one the sender is in.
+    if (message.kind !== 'preVote' && message.term > this.hardState.term) {
+      throw new Violation(
+        `${this.id} sent term ${message.term} before persisting it (durable ${this.hardState.term})`,
+      );
+    }
+    if (message.kind === 'voteResponse' && message.granted && this.hardState.votedFor !== message.to) {
+      throw new Violation(`${this.id} granted a vote to ${message.to} before persisting it`);
+    }
+    if (
+      message.kind === 'appendEntriesResponse' &&
+      message.success &&
+      message.matchIndex > this.syncedIndex
+    ) {
+      throw new Violation(
+        `${this.id} acknowledged ${message.matchIndex} with only ${this.syncedIndex} fsynced`,
+      );
     }
   }
 
