@@ -721,6 +721,7 @@ export class Engine {
 
   private truncateFrom(index: number): void {
     assert(index > this.commitIndex, `truncate ${index} at or below the commit index ${this.commitIndex}`);
+    assert(this.role !== 'leader', 'a leader never truncates its log');
     this.log.truncateFrom(index);
     this.persistedIndex = Math.min(this.persistedIndex, index - 1);
     this.verifiedIndex = Math.min(this.verifiedIndex, index - 1);
