@@ -43,8 +43,8 @@ const CRC_OFFSET = 4;
 const CRC_START = 8;
 /** lz4-napi prefixes its block with the uncompressed length (u32 LE). */
 const LZ4_PREFIX_BYTES = 4;
-/** Payloads this small never shrink under LZ4; skip the attempt. */
-const COMPRESS_BYTES_MIN = 64;
+/** Payloads this small never shrink under LZ4: never try below it, whatever the caller asks. */
+const COMPRESS_BYTES_FLOOR = 64;
 
 const KIND_CODES: Readonly<Record<EntryKind, number>> = { transaction: 1, configuration: 2, noop: 3 };
 const KINDS_BY_CODE: readonly (EntryKind | undefined)[] = [undefined, 'transaction', 'configuration', 'noop'];
@@ -52,6 +52,8 @@ const KINDS_BY_CODE: readonly (EntryKind | undefined)[] = [undefined, 'transacti
 export interface EncodeOptions {
   /** Try LZ4; it is used only when it makes the stored payload strictly smaller. */
   readonly compress: boolean;
+  /** Only try LZ4 on payloads of at least this many bytes (default 64). */
+  readonly compressBytesMin?: number;
 }
 
 /** A frame decoded from bytes; `frameBytes` is how many bytes it occupied (header + stored). */
@@ -104,7 +106,8 @@ function viewOf(bytes: Uint8Array): DataView {
 }
 
 function storedPayload(payload: Uint8Array, options: EncodeOptions): { stored: Uint8Array; flags: number } {
-  if (!options.compress || payload.byteLength < COMPRESS_BYTES_MIN) return { stored: payload, flags: 0 };
+  const bytesMin = Math.max(options.compressBytesMin ?? 0, COMPRESS_BYTES_FLOOR);
+  if (!options.compress || payload.byteLength < bytesMin) return { stored: payload, flags: 0 };
   const input = Buffer.isBuffer(payload)
     ? payload
     : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);

@@ -292,8 +292,11 @@ export class Wal {
   /** Encodes an append as it enters the queue, so CPU work overlaps the fsync in flight. */
   #admit(op: Op): void {
     if (op.kind === 'append') {
-      const compress = this.#options.compression;
-      op.frames = op.entries.map((entry) => encodeFrame(entry, { compress }));
+      const encoding = {
+        compress: this.#options.compression,
+        compressBytesMin: this.#options.compressBytesMin,
+      };
+      op.frames = op.entries.map((entry) => encodeFrame(entry, encoding));
       op.framesBytes = op.frames.reduce((sum, frame) => sum + frame.byteLength, 0);
       this.#queuedBytes += op.framesBytes;
       this.#queuedEntries += op.entries.length;
