@@ -3,11 +3,16 @@
  *   npx tsx scripts/capture-fixtures.ts
  * - binlog-crc32.bin / binlog-none.bin: binlog files written by a workload that touches every
  *   event type the codec decodes (row events, DDL, statement-based INTVAR/RAND/USER_VAR, MyISAM).
+ * - session-*.json: the packets of client sessions (handshake, queries, result sets, prepared
+ *   statements, errors) recorded by a relay between the `mariadb` driver and the server.
  * The output is deterministic in shape, not in bytes (timestamps, server ids): tests assert
  * structure and round-trips, never exact timestamps.
  */
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import * as mariadb from 'mariadb';
+import { PacketFramer } from '../src/protocol/packet/packet-framer.js';
 import { MariaDbSet } from '../src/testing/mariadb-harness.js';
 
 const fixturesDir = join(import.meta.dirname, '..', 'test', 'fixtures', 'protocol');
@@ -45,6 +50,72 @@ const workload = [
   'DROP TABLE app.m',
 ];
 
+interface RecordedPacket {
+  readonly from: 'client' | 'server';
+  readonly sequenceId: number;
+  readonly hex: string;
+}
+
+/** A TCP relay that records every packet in both directions, per connection. */
+async function startRecordingRelay(
+  targetPort: number,
+  sessions: RecordedPacket[][],
+): Promise<{ server: Server; port: number }> {
+  const server = createServer((client) => {
+    const packets: RecordedPacket[] = [];
+    sessions.push(packets);
+    const upstream = createConnection({ host: '127.0.0.1', port: targetPort });
+    const record = (from: 'client' | 'server') => {
+      const framer = new PacketFramer();
+      return (chunk: Buffer) => {
+        const framed = framer.push(chunk);
+        if (framed.ok)
+          for (const packet of framed.value)
+            packets.push({ from, sequenceId: packet.sequenceId, hex: packet.payload.toString('hex') });
+      };
+    };
+    client.on('data', record('client'));
+    upstream.on('data', record('server'));
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  return { server, port: typeof address === 'object' && address !== null ? address.port : 0 };
+}
+
+async function recordSessions(serverPort: number): Promise<void> {
+  const sessions: RecordedPacket[][] = [];
+  const relay = await startRecordingRelay(serverPort, sessions);
+  try {
+    const connection = await mariadb.createConnection({
+      host: '127.0.0.1',
+      port: relay.port,
+      user: 'fixture',
+      password: 'secret',
+      multipleStatements: true,
+    });
+    await connection.query('SET SESSION session_track_system_variables = "last_gtid"');
+    await connection.query("SELECT 1 AS one, 'text' AS t, NULL AS n, 2.5 AS d");
+    await connection.query('SELECT 1; SELECT 2');
+    await connection.query('CREATE TABLE app.fx (id INT PRIMARY KEY, v VARCHAR(10))');
+    await connection.query("INSERT INTO app.fx VALUES (1, 'a'), (2, 'b')");
+    await connection.query('USE app');
+    await connection.execute('SELECT id, v FROM app.fx WHERE id >= ?', [1]);
+    await connection.query('SELECT * FROM app.missing').catch(() => undefined);
+    await connection.ping();
+    await connection.end();
+  } finally {
+    relay.server.close();
+  }
+  await writeFile(
+    join(fixturesDir, 'session-mariadb-driver.json'),
+    `${JSON.stringify(sessions[0], null, 1)}\n`,
+  );
+}
+
 async function main(): Promise<void> {
   await mkdir(fixturesDir, { recursive: true });
   const set = await MariaDbSet.start({ count: 1 });
@@ -59,9 +130,11 @@ async function main(): Promise<void> {
       await connection.query("INSERT INTO app.t (v) VALUES ('no checksum')");
       await connection.query('DELETE FROM app.t WHERE id = 1');
       await connection.query('FLUSH BINARY LOGS');
+      await connection.query("GRANT ALL ON app.* TO 'fixture'@'%'");
     } finally {
       await connection.end();
     }
+    await recordSessions(server.port);
     await copyFile(join(server.dataDir, 'binlog.000001'), join(fixturesDir, 'binlog-crc32.bin'));
     await copyFile(join(server.dataDir, 'binlog.000003'), join(fixturesDir, 'binlog-none.bin'));
   } finally {

@@ -15,7 +15,10 @@ export const ColumnType = {
   blob: 0xfc,
 } as const;
 
-/** ColumnDefinition41. MariaDB's extended type info (with MARIADB_CLIENT_EXTENDED_TYPE_INFO) is not requested. */
+/**
+ * ColumnDefinition41. With MARIADB_CLIENT_EXTENDED_TYPE_INFO negotiated, MariaDB adds a block of
+ * extended metadata (e.g. the JSON or UUID data type name) after `originalName`; it is kept raw.
+ */
 export interface ColumnDefinition {
   readonly catalog: string;
   readonly schema: string;
@@ -23,6 +26,8 @@ export interface ColumnDefinition {
   readonly originalTable: string;
   readonly name: string;
   readonly originalName: string;
+  /** Present exactly when extended type info was negotiated. */
+  readonly extendedMetadata?: Buffer;
   readonly characterSet: number;
   readonly columnLength: number;
   readonly type: number;
@@ -30,7 +35,10 @@ export interface ColumnDefinition {
   readonly decimals: number;
 }
 
-export function decodeColumnDefinition(payload: Uint8Array): Decoded<ColumnDefinition> {
+export function decodeColumnDefinition(
+  payload: Uint8Array,
+  options: { readonly extendedTypeInfo?: boolean } = {},
+): Decoded<ColumnDefinition> {
   return decodeSafely(() => {
     const reader = new ByteReader(payload, 'column definition');
     const catalog = reader.lenencString('catalog');
@@ -39,6 +47,8 @@ export function decodeColumnDefinition(payload: Uint8Array): Decoded<ColumnDefin
     const originalTable = reader.lenencString('org_table');
     const name = reader.lenencString('name');
     const originalName = reader.lenencString('org_name');
+    const extendedMetadata =
+      options.extendedTypeInfo === true ? reader.lenencBytes('extended metadata') : undefined;
     const fixed = reader.lenencInt('length of fixed fields');
     if (fixed < 10) reader.fail(`fixed fields block of ${fixed} bytes`);
     const characterSet = reader.u16('character set');
@@ -53,6 +63,7 @@ export function decodeColumnDefinition(payload: Uint8Array): Decoded<ColumnDefin
       originalTable,
       name,
       originalName,
+      ...(extendedMetadata === undefined ? {} : { extendedMetadata }),
       characterSet,
       columnLength,
       type,
@@ -63,13 +74,15 @@ export function decodeColumnDefinition(payload: Uint8Array): Decoded<ColumnDefin
 }
 
 export function encodeColumnDefinition(column: ColumnDefinition): Buffer {
-  return new ByteWriter(64)
+  const writer = new ByteWriter(64)
     .lenencString(column.catalog)
     .lenencString(column.schema)
     .lenencString(column.table)
     .lenencString(column.originalTable)
     .lenencString(column.name)
-    .lenencString(column.originalName)
+    .lenencString(column.originalName);
+  if (column.extendedMetadata !== undefined) writer.lenencBytes(column.extendedMetadata);
+  return writer
     .lenencInt(fixedFieldsBytes)
     .u16(column.characterSet)
     .u32(column.columnLength)
