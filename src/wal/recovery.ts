@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { dirname } from 'node:path';
 import { scanSegment } from './frame-scan.js';
 import { OffsetTable } from './offset-table.js';
 import { createSegment, readSegmentHeader, readSegmentSeal, type Segment } from './segment.js';
@@ -143,7 +144,9 @@ async function recoverLast(listed: ListedSegment, options: ResolvedWalOptions) {
  * other segment, whatever the WAL's size.
  */
 export async function recoverWal(dir: string, options: ResolvedWalOptions): Promise<RecoveredWal> {
-  await fs.promises.mkdir(dir, { recursive: true });
+  const created = await fs.promises.mkdir(dir, { recursive: true });
+  // A new WAL directory must itself survive a crash: make its entry in the parent durable.
+  if (created !== undefined) await syncDir(dirname(created));
   const listing = await listSegments(dir);
   await removeTempFiles(dir, listing.tempPaths, options);
   const lastListed = listing.segments[listing.segments.length - 1];
