@@ -99,6 +99,8 @@ export class Simulation {
     longCrash: false,
   };
   forcedPromotion = false;
+  /** Members that never lead: the operator re-adds them with the same flag. */
+  private readonly neverLeader: ReadonlySet<NodeId>;
 
   constructor(
     readonly options: SimulationOptions,
@@ -109,10 +111,11 @@ export class Simulation {
     this.network = new SimNetwork(this.prng.fork());
     this.checker = new SafetyChecker(checkerMode);
     const ids = Array.from({ length: options.nodeCount }, (_, i) => `n${i + 1}`);
-    const members: Member[] = ids.map((id) => ({
-      id,
-      neverLeader: options.neverLeader?.includes(id) ?? false,
-    }));
+    // Unless told, one seed in five has a never_leader member (any of them, n1 included).
+    const neverLeader =
+      options.neverLeader ?? (options.nodeCount > 1 && this.prng.chance(0.2) ? [this.prng.pick(ids)] : []);
+    const members: Member[] = ids.map((id) => ({ id, neverLeader: neverLeader.includes(id) }));
+    this.neverLeader = new Set(neverLeader);
     const seeds = this.prng.fork();
     this.nodes = ids.map(
       (id) => new SimNode(id, members, options.engineConfig ?? {}, seeds.nextUint32(), this.hooks()),
@@ -325,7 +328,8 @@ export class Simulation {
     const p = this.faultPrng;
     if (outsiders.length > 0 && (members.length <= 3 || p.chance(0.5))) {
       this.stats.membershipChanges++;
-      leader.step({ kind: 'addMember', id: p.pick(outsiders).id, neverLeader: false });
+      const id = p.pick(outsiders).id;
+      leader.step({ kind: 'addMember', id, neverLeader: this.neverLeader.has(id) });
     } else if (members.length > 3) {
       const victim = p.pick(members.filter((member) => member.id !== leader.id));
       this.stats.membershipChanges++;
@@ -340,7 +344,9 @@ export class Simulation {
     const status = leader.engine!.status();
     if (status.learner !== null) return;
     const outsider = this.nodes.find((node) => !status.members.some((member) => member.id === node.id));
-    if (outsider !== undefined) leader.step({ kind: 'addMember', id: outsider.id, neverLeader: false });
+    if (outsider !== undefined) {
+      leader.step({ kind: 'addMember', id: outsider.id, neverLeader: this.neverLeader.has(outsider.id) });
+    }
   }
 
   setHealth(node: SimNode, healthy: boolean): void {
@@ -496,6 +502,9 @@ export class Simulation {
         node.walFirstIndex(),
         node.appliedIndex,
       );
+      const reported = leader.engine!.nodeStatuses().get(member.id);
+      if (reported !== 'ACTIVE')
+        throw new Violation(`liveness: the leader reports ${member.id} as ${reported}`);
     }
   }
 }
