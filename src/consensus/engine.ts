@@ -289,9 +289,16 @@ export class Engine {
   /** Eligible to campaign: healthy MariaDB, a voting member allowed to lead, WAL durable to its end. */
   private canCampaign(): boolean {
     const self = this.selfMember();
-    return (
-      this.healthy && self !== undefined && !self.neverLeader && this.persistedIndex === this.log.lastIndex
-    );
+    return this.healthy && self !== undefined && !self.neverLeader && this.walUpToDate();
+  }
+
+  /**
+   * ACTIVE from this node's own point of view: its WAL is durable to its end and holds everything
+   * the last leader said was committed. A node still syncing would only lose the vote anyway; not
+   * campaigning spares the cluster a round, and leaves the first turn to one that can win.
+   */
+  private walUpToDate(): boolean {
+    return this.persistedIndex === this.log.lastIndex && this.log.lastIndex >= this.leaderCommit;
   }
 
   /** Position among the members allowed to lead, by node ID: 0 campaigns first. */

@@ -485,6 +485,11 @@ export class Simulation {
     if (preferenceApplies && expected !== leader.id) {
       throw new Violation(`preference: ${leader.id} leads but ${expected} is the lowest eligible ID`);
     }
+    for (const node of this.nodes) {
+      if (!status.members.some((member) => member.id === node.id)) {
+        throw new Violation(`liveness: ${node.id} is live but was not added back as a member`);
+      }
+    }
     for (const member of status.members) {
       const node = this.node(member.id);
       const nodeStatus = node.engine!.status();
