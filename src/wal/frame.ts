@@ -37,8 +37,6 @@ const MAGIC = 0x4d524657; // "WFRM" read as a little-endian u32
 const FLAG_LZ4 = 0x01;
 const FLAG_BATCH_END = 0x04;
 const FLAGS_KNOWN = FLAG_LZ4 | FLAG_BATCH_END;
-/** A batch never holds more frames than this (wal.batch_size is bounded far below it). */
-const BATCH_POSITION_MAX = 0xffff_ffff;
 const CRC_OFFSET = 4;
 const CRC_START = 8;
 /** lz4-napi prefixes its block with the uncompressed length (u32 LE). */
@@ -96,11 +94,6 @@ function readU64(view: DataView, offset: number): number {
   return high * 0x1_0000_0000 + low;
 }
 
-function writeU64(view: DataView, offset: number, value: number): void {
-  view.setUint32(offset, value % 0x1_0000_0000, true);
-  view.setUint32(offset + 4, Math.floor(value / 0x1_0000_0000), true);
-}
-
 function viewOf(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -116,13 +109,22 @@ function storedPayload(payload: Uint8Array, options: EncodeOptions): { stored: U
   return { stored: compressed, flags: FLAG_LZ4 };
 }
 
-/** Bytes the frame of `entry` would take uncompressed: an upper bound of encodeFrame's size. */
+/** Bytes the frame of a payload takes at most (uncompressed): the room encodeFrameInto needs. */
 export function frameBytesMax(payloadBytes: number): number {
   return FRAME_HEADER_BYTES + payloadBytes;
 }
 
-/** Encodes one entry. Throws on an entry that breaks LogEntry's invariants (a caller bug). */
-export function encodeFrame(entry: LogEntry, options: EncodeOptions): Buffer {
+/** Where a frame sits in its group-commit batch; recovery reads it back (see frame-scan.ts). */
+export interface BatchPlace {
+  /** Frames before this one in its batch (0 = first). */
+  readonly batchPosition: number;
+  /** Last frame of its batch. */
+  readonly batchEnd: boolean;
+}
+
+const OUTSIDE_BATCH: BatchPlace = { batchPosition: 0, batchEnd: false };
+
+function checkEntry(entry: LogEntry): number {
   assert(
     Number.isSafeInteger(entry.index) && entry.index >= 1,
     `index ${entry.index} must be an integer >= 1`,
@@ -134,38 +136,58 @@ export function encodeFrame(entry: LogEntry, options: EncodeOptions): Buffer {
   );
   const kindCode = KIND_CODES[entry.kind];
   assert(kindCode !== undefined, `unknown entry kind ${String(entry.kind)}`);
-  const { stored, flags } = storedPayload(entry.payload, options);
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + stored.byteLength);
-  const view = viewOf(frame);
-  view.setUint32(0, MAGIC, true);
-  frame[8] = FRAME_VERSION;
-  frame[9] = flags;
-  frame[10] = kindCode;
-  frame[11] = 0;
-  view.setUint32(12, stored.byteLength, true);
-  view.setUint32(16, entry.payload.byteLength, true);
-  writeU64(view, 20, entry.term);
-  writeU64(view, 28, entry.index);
-  view.setUint32(36, 0, true);
-  frame.set(stored, FRAME_HEADER_BYTES);
-  view.setUint32(CRC_OFFSET, crc32(frame.subarray(CRC_START)), true);
-  return frame;
+  return kindCode;
 }
 
 /**
- * Stamps an encoded frame (from encodeFrame, not yet written) with its place in a group-commit
- * batch and recomputes its CRC: batches are cut when they are written, after encoding.
+ * Encodes one entry into `target` at `offset`, which needs frameBytesMax(payload) bytes of room,
+ * and returns the frame's length. Throws on an entry that breaks LogEntry's invariants.
  */
-export function stampBatch(frame: Buffer, batchPosition: number, batchEnd: boolean): void {
+export function encodeFrameInto(
+  target: Buffer,
+  offset: number,
+  entry: LogEntry,
+  options: EncodeOptions,
+  place: BatchPlace = OUTSIDE_BATCH,
+): number {
+  const kindCode = checkEntry(entry);
+  const { batchPosition, batchEnd } = place;
   assert(
-    Number.isInteger(batchPosition) && batchPosition >= 0 && batchPosition <= BATCH_POSITION_MAX,
-    'position',
+    Number.isInteger(batchPosition) && batchPosition >= 0 && batchPosition < entry.index,
+    'batch position',
   );
-  const view = viewOf(frame);
-  assert(view.getUint32(0, true) === MAGIC && frame.byteLength >= FRAME_HEADER_BYTES, 'not an encoded frame');
-  frame[9] = ((frame[9] ?? 0) & FLAG_LZ4) | (batchEnd ? FLAG_BATCH_END : 0);
-  view.setUint32(36, batchPosition, true);
-  view.setUint32(CRC_OFFSET, crc32(frame.subarray(CRC_START)), true);
+  const { stored, flags } = storedPayload(entry.payload, options);
+  const frameBytes = FRAME_HEADER_BYTES + stored.byteLength;
+  assert(offset >= 0 && offset + frameBytes <= target.byteLength, 'no room for the frame');
+  target.writeUInt32LE(MAGIC, offset);
+  target[offset + 8] = FRAME_VERSION;
+  target[offset + 9] = flags | (batchEnd ? FLAG_BATCH_END : 0);
+  target[offset + 10] = kindCode;
+  target[offset + 11] = 0;
+  target.writeUInt32LE(stored.byteLength, offset + 12);
+  target.writeUInt32LE(entry.payload.byteLength, offset + 16);
+  writeU64LE(target, offset + 20, entry.term);
+  writeU64LE(target, offset + 28, entry.index);
+  target.writeUInt32LE(batchPosition, offset + 36);
+  target.set(stored, offset + FRAME_HEADER_BYTES);
+  target.writeUInt32LE(crc32(target.subarray(offset + CRC_START, offset + frameBytes)), offset + CRC_OFFSET);
+  return frameBytes;
+}
+
+/** Encodes one entry into a new buffer of exactly its frame's length. */
+export function encodeFrame(
+  entry: LogEntry,
+  options: EncodeOptions,
+  place: BatchPlace = OUTSIDE_BATCH,
+): Buffer {
+  const scratch = Buffer.allocUnsafe(frameBytesMax(entry.payload.byteLength));
+  const frameBytes = encodeFrameInto(scratch, 0, entry, options, place);
+  return Buffer.from(scratch.subarray(0, frameBytes));
+}
+
+function writeU64LE(target: Buffer, offset: number, value: number): void {
+  target.writeUInt32LE(value % 0x1_0000_0000, offset);
+  target.writeUInt32LE(Math.floor(value / 0x1_0000_0000), offset + 4);
 }
 
 interface ParsedHeader {

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import type { LogEntry } from './entry.js';
-import { encodeFrame, FRAME_HEADER_BYTES, stampBatch } from './frame.js';
+import { encodeFrameInto, frameBytesMax } from './frame.js';
 import { encodeSeal } from './frame-segment.js';
 import { OffsetTable } from './offset-table.js';
 import { ReadGate } from './read-gate.js';
@@ -28,13 +28,19 @@ interface Settle<T> {
   readonly reject: (error: Error) => void;
 }
 
+/** Entries cut from the queue for one write + fsync, and the calls it completes. */
+interface Batch {
+  readonly entries: LogEntry[];
+  readonly boundBytes: number;
+  readonly done: AppendOp[];
+}
+
 interface AppendOp {
   readonly kind: 'append';
   readonly entries: readonly LogEntry[];
-  /** Encoded frames; undefined while the call waits for room in the queue. */
-  frames: Buffer[] | undefined;
-  framesBytes: number;
-  /** Frames already written. */
+  /** Frame bytes of these entries at most (uncompressed), counted against pendingBytesMax. */
+  readonly boundBytes: number;
+  /** Entries already written. */
   written: number;
   readonly settle: Settle<void>;
 }
@@ -94,6 +100,8 @@ export class Wal {
   readonly #written: TermRuns;
   #activeFd: number;
   #activeOffsets: OffsetTable;
+  /** Reused for every batch (see #encodeBatch). */
+  #batchBuffer: Buffer = Buffer.alloc(0);
   readonly #reader: SegmentReader;
   readonly #gate: ReadGate;
   /** Ops in call order; #head is the next one to run (amortised O(1) dequeue). */
@@ -182,7 +190,9 @@ export class Wal {
     if (entries.length === 0) return Promise.resolve();
     for (const entry of entries) this.#accepted.append(entry.index, entry.term);
     const { promise, settle } = settled<void>();
-    this.#enqueue({ kind: 'append', entries, frames: undefined, framesBytes: 0, written: 0, settle });
+    let boundBytes = 0;
+    for (const entry of entries) boundBytes += frameBytesMax(entry.payload.byteLength);
+    this.#enqueue({ kind: 'append', entries, boundBytes, written: 0, settle });
     return promise;
   }
 
@@ -285,20 +295,12 @@ export class Wal {
 
   #hasRoomFor(op: Op): boolean {
     if (op.kind !== 'append' || this.#queuedBytes === 0) return true;
-    const bytes = op.entries.reduce((sum, entry) => sum + FRAME_HEADER_BYTES + entry.payload.byteLength, 0);
-    return this.#queuedBytes + bytes <= this.#options.pendingBytesMax;
+    return this.#queuedBytes + op.boundBytes <= this.#options.pendingBytesMax;
   }
 
-  /** Encodes an append as it enters the queue, so CPU work overlaps the fsync in flight. */
   #admit(op: Op): void {
     if (op.kind === 'append') {
-      const encoding = {
-        compress: this.#options.compression,
-        compressBytesMin: this.#options.compressBytesMin,
-      };
-      op.frames = op.entries.map((entry) => encodeFrame(entry, encoding));
-      op.framesBytes = op.frames.reduce((sum, frame) => sum + frame.byteLength, 0);
-      this.#queuedBytes += op.framesBytes;
+      this.#queuedBytes += op.boundBytes;
       this.#queuedEntries += op.entries.length;
       if (this.#queuedEntries >= this.#options.batchSize) this.#gatherWake?.();
     }
@@ -387,30 +389,51 @@ export class Wal {
     this.#gatherWake = undefined;
   }
 
-  /** Cuts one batch from the queue head: whole frames, within batchSize and batchBytesMax. */
-  #cutBatch(): { frames: Buffer[]; bytes: number; done: AppendOp[]; firstIndex: number } {
-    const frames: Buffer[] = [];
+  /** Cuts one batch from the queue head: whole entries, within batchSize and batchBytesMax. */
+  #cutBatch(): Batch {
+    const entries: LogEntry[] = [];
     const done: AppendOp[] = [];
-    let bytes = 0;
-    let firstIndex = 0;
+    let boundBytes = 0;
     for (let i = this.#head; i < this.#queue.length; i += 1) {
       const op = this.#queue[i]!;
       if (op.kind !== 'append') break;
-      const opFrames = op.frames!;
-      if (frames.length === 0) firstIndex = op.entries[op.written]!.index;
-      while (op.written < opFrames.length) {
-        const frame = opFrames[op.written]!;
+      while (op.written < op.entries.length) {
+        const entry = op.entries[op.written]!;
+        const bytes = frameBytesMax(entry.payload.byteLength);
         const full =
-          frames.length >= this.#options.batchSize ||
-          (frames.length > 0 && bytes + frame.byteLength > this.#options.batchBytesMax);
-        if (full) return { frames, bytes, done, firstIndex };
-        frames.push(frame);
-        bytes += frame.byteLength;
+          entries.length >= this.#options.batchSize ||
+          (entries.length > 0 && boundBytes + bytes > this.#options.batchBytesMax);
+        if (full) return { entries, boundBytes, done };
+        entries.push(entry);
+        boundBytes += bytes;
         op.written += 1;
       }
       done.push(op);
     }
-    return { frames, bytes, done, firstIndex };
+    return { entries, boundBytes, done };
+  }
+
+  /**
+   * Encodes a batch into the reusable batch buffer: one allocation-free pass, one CRC per frame.
+   * Safe to reuse because the next batch is only cut after this one's write and fsync returned.
+   */
+  #encodeBatch(batch: Batch): { bytes: Buffer; frameBytes: number[] } {
+    if (this.#batchBuffer.byteLength < batch.boundBytes)
+      this.#batchBuffer = Buffer.allocUnsafe(batch.boundBytes);
+    const options = { compress: this.#options.compression, compressBytesMin: this.#options.compressBytesMin };
+    const frameBytes: number[] = [];
+    let offset = 0;
+    const last = batch.entries.length - 1;
+    batch.entries.forEach((entry, batchPosition) => {
+      const place = { batchPosition, batchEnd: batchPosition === last };
+      const bytes = encodeFrameInto(this.#batchBuffer, offset, entry, options, place);
+      frameBytes.push(bytes);
+      offset += bytes;
+    });
+    const bytes = this.#batchBuffer.subarray(0, offset);
+    // A one-off huge entry must not pin its buffer: keep at most batchBytesMax around.
+    if (this.#batchBuffer.byteLength > this.#options.batchBytesMax) this.#batchBuffer = Buffer.alloc(0);
+    return { bytes, frameBytes };
   }
 
   async #writeBatch(): Promise<void> {
@@ -423,40 +446,29 @@ export class Wal {
       await this.#roll();
     }
     const batch = this.#cutBatch();
-    assert(batch.frames.length > 0, 'an append op with no frames');
+    const firstIndex = batch.entries[0]?.index;
     const segment = this.#segments[this.#segments.length - 1]!;
-    assert(
-      batch.firstIndex === segment.lastIndex + 1,
-      `batch starts at ${batch.firstIndex} after ${segment.lastIndex}`,
-    );
-    const last = batch.frames.length - 1;
-    batch.frames.forEach((frame, position) => {
-      stampBatch(frame, position, position === last);
-    });
-    await writeAt(this.#activeFd, Buffer.concat(batch.frames, batch.bytes), segment.framesEndBytes);
+    assert(firstIndex === segment.lastIndex + 1, `batch starts at ${firstIndex} after ${segment.lastIndex}`);
+    const encoded = this.#encodeBatch(batch);
+    await writeAt(this.#activeFd, encoded.bytes, segment.framesEndBytes);
     if (this.#options.fsync) await syncData(this.#activeFd);
-    this.#recordWritten(segment, batch);
+    this.#recordWritten(segment, batch, encoded.frameBytes);
     this.#head += batch.done.length;
     for (const op of batch.done) op.settle.resolve();
   }
 
-  #recordWritten(segment: Segment, batch: { frames: Buffer[]; bytes: number; firstIndex: number }): void {
+  #recordWritten(segment: Segment, batch: Batch, frameBytes: readonly number[]): void {
     let offset = segment.framesEndBytes;
-    let index = batch.firstIndex;
-    for (const frame of batch.frames) {
-      this.#activeOffsets.push(offset, frame.byteLength);
-      this.#written.append(index, this.#frameTerm(frame));
-      offset += frame.byteLength;
-      index += 1;
-    }
+    batch.entries.forEach((entry, i) => {
+      const bytes = frameBytes[i]!;
+      this.#activeOffsets.push(offset, bytes);
+      this.#written.append(entry.index, entry.term);
+      offset += bytes;
+    });
     segment.framesEndBytes = offset;
-    segment.lastIndex = index - 1;
-    this.#queuedBytes -= batch.bytes;
-    this.#queuedEntries -= batch.frames.length;
-  }
-
-  #frameTerm(frame: Buffer): number {
-    return frame.readUInt32LE(24) * 0x1_0000_0000 + frame.readUInt32LE(20);
+    segment.lastIndex = batch.entries[batch.entries.length - 1]!.index;
+    this.#queuedBytes -= batch.boundBytes;
+    this.#queuedEntries -= batch.entries.length;
   }
 
   /** Seals the active segment and starts the next one; see DESIGN.md for the crash analysis. */

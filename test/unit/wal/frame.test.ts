@@ -5,8 +5,9 @@ import {
   decodeFrame,
   decodeFrameHeader,
   encodeFrame,
+  encodeFrameInto,
   FRAME_HEADER_BYTES,
-  stampBatch,
+  frameBytesMax,
   verifyFrame,
 } from '../../../src/wal/frame.js';
 import { binlogLikePayload, seededRandom } from './wal-fixtures.js';
@@ -111,14 +112,16 @@ describe('WAL frame codec', () => {
   });
 
   test.prop([entryArb, fc.boolean(), fc.nat(), fc.boolean()])(
-    'a batch position stamped after encoding keeps the entry and reads back',
+    'the batch place is recorded and read back; encodeFrameInto writes the same bytes in place',
     (entry, compress, positionSeed, batchEnd) => {
-      const frame = encodeFrame(entry, { compress });
-      const batchPosition = positionSeed % entry.index;
-      stampBatch(frame, batchPosition, batchEnd);
-      expect(verifyFrame(frame, 0)).toMatchObject({ kind: 'header', batchPosition, batchEnd });
+      const place = { batchPosition: positionSeed % entry.index, batchEnd };
+      const frame = encodeFrame(entry, { compress }, place);
+      expect(verifyFrame(frame, 0)).toMatchObject({ kind: 'header', ...place });
       const decoded = decodeFrame(frame, 0);
       expect(decoded.kind === 'frame' && sameEntry(decoded.entry, entry)).toBe(true);
+      const target = Buffer.alloc(7 + frameBytesMax(entry.payload.length));
+      const written = encodeFrameInto(target, 7, entry, { compress }, place);
+      expect(Buffer.compare(target.subarray(7, 7 + written), frame)).toBe(0);
     },
   );
 
