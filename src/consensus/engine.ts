@@ -87,6 +87,12 @@ export interface EngineStatus {
   /** Leader only: this term began with an operator's transfer, so failback waits for the next election. */
   readonly failbackSuppressed: boolean;
   readonly learner: NodeId | null;
+  /**
+   * This node's own status: JOINING (not a member yet), NEEDS_MIGRATION (it refused to overwrite
+   * committed entries: diverged), SYNCING (WAL not durable to its end, or behind the last known
+   * commit), else ACTIVE. The leader's view of the others is `nodeStatuses()`.
+   */
+  readonly localStatus: NodeStatus;
 }
 
 type InternalRole = 'leader' | 'follower' | 'candidate';
@@ -135,6 +141,8 @@ export class Engine {
   private verifiedIndex = 0;
   private leaderCommit = 0;
   private ackedMatchIndex = 0;
+  /** Refused a leader's entries that would overwrite committed ones: only a migration helps. */
+  private diverged = false;
 
   // Leader.
   private readonly progress = new Map<NodeId, Progress>();
@@ -248,7 +256,14 @@ export class Engine {
       transferTo: this.transfer?.to ?? null,
       failbackSuppressed: this.role === 'leader' && this.failbackSuppressed,
       learner: this.learner?.id ?? null,
+      localStatus: this.localStatus(),
     };
+  }
+
+  private localStatus(): NodeStatus {
+    if (!this.isMember(this.id)) return 'JOINING';
+    if (this.diverged) return 'NEEDS_MIGRATION';
+    return this.walUpToDate() ? 'ACTIVE' : 'SYNCING';
   }
 
   /** Leader only (empty otherwise): each member's status, and the learner's. */
@@ -690,6 +705,7 @@ export class Engine {
       if (term !== undefined) {
         if (entry.index <= this.commitIndex) {
           // Only a forced promotion can ask this: never silently drop what we applied.
+          this.diverged = true;
           this.event({ kind: 'diverged', index: entry.index, commitIndex: this.commitIndex });
           return false;
         }

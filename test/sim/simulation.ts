@@ -507,6 +507,9 @@ export class Simulation {
         node.walFirstIndex(),
         node.appliedIndex,
       );
+      if (nodeStatus.localStatus !== 'ACTIVE') {
+        throw new Violation(`liveness: ${node.id} sees itself as ${nodeStatus.localStatus}`);
+      }
       const reported = leader.engine!.nodeStatuses().get(member.id);
       if (reported !== 'ACTIVE')
         throw new Violation(`liveness: the leader reports ${member.id} as ${reported}`);

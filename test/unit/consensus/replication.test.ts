@@ -52,7 +52,7 @@ describe('follower: append, durability, acknowledgement', () => {
       entries: [entry(1, 1), entry(1, 2)],
       leaderCommit: 2,
     });
-    expect(e.status().commitIndex).toBe(0);
+    expect(e.status()).toMatchObject({ commitIndex: 0, localStatus: 'SYNCING' });
     expect(step(e, { kind: 'appended', logId: { term: 1, index: 1 } })).toContainEqual({
       kind: 'commit',
       index: 1,
@@ -146,6 +146,7 @@ describe('follower: append, durability, acknowledgement', () => {
     });
     expect(commands).toContainEqual({ kind: 'event', event: { kind: 'diverged', index: 2, commitIndex: 3 } });
     expect(commands.some((c) => c.kind === 'truncate')).toBe(false);
+    expect(e.status().localStatus).toBe('NEEDS_MIGRATION');
   });
 });
 
