@@ -86,16 +86,20 @@ function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`WAL frame invariant broken: ${message}`);
 }
 
-function readU64(view: DataView, offset: number): number {
-  const low = view.getUint32(offset, true);
-  const high = view.getUint32(offset + 4, true);
+/** Little-endian u32 without a DataView (one allocation less per field on the hot path). */
+function readU32(bytes: Uint8Array, offset: number): number {
+  return (
+    ((bytes[offset] ?? 0) | ((bytes[offset + 1] ?? 0) << 8) | ((bytes[offset + 2] ?? 0) << 16)) +
+    (bytes[offset + 3] ?? 0) * 0x100_0000
+  );
+}
+
+function readU64(bytes: Uint8Array, offset: number): number {
+  const low = readU32(bytes, offset);
+  const high = readU32(bytes, offset + 4);
   // Above 2^53 - 1 the value cannot be a number exactly; report it as unsafe (NaN fails checks).
   if (high > 0x1fffff) return Number.NaN;
   return high * 0x1_0000_0000 + low;
-}
-
-function viewOf(bytes: Uint8Array): DataView {
-  return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 function storedPayload(payload: Uint8Array, options: EncodeOptions): { stored: Uint8Array; flags: number } {
@@ -200,26 +204,26 @@ interface ParsedHeader {
   readonly batchPosition: number;
 }
 
-function headerProblem(bytes: Uint8Array, view: DataView, offset: number): string | ParsedHeader {
-  if (view.getUint32(offset, true) !== MAGIC) return 'bad magic';
+function headerProblem(bytes: Uint8Array, offset: number): string | ParsedHeader {
+  if (readU32(bytes, offset) !== MAGIC) return 'bad magic';
   if (bytes[offset + 8] !== FRAME_VERSION) return `unknown version ${bytes[offset + 8]}`;
   const flags = bytes[offset + 9] ?? 0;
   if ((flags & ~FLAGS_KNOWN) !== 0) return `unknown flags 0x${flags.toString(16)}`;
   const kind = KINDS_BY_CODE[bytes[offset + 10] ?? 0];
   if (kind === undefined) return `unknown kind ${bytes[offset + 10]}`;
   if (bytes[offset + 11] !== 0) return 'reserved byte is not 0';
-  const storedBytes = view.getUint32(offset + 12, true);
-  const payloadBytes = view.getUint32(offset + 16, true);
+  const storedBytes = readU32(bytes, offset + 12);
+  const payloadBytes = readU32(bytes, offset + 16);
   if (payloadBytes > FRAME_PAYLOAD_BYTES_LIMIT) return `payload length ${payloadBytes} over the limit`;
   const compressed = (flags & FLAG_LZ4) !== 0;
   if (!compressed && storedBytes !== payloadBytes) return 'stored and payload lengths differ';
   if (compressed && (storedBytes <= LZ4_PREFIX_BYTES || storedBytes >= payloadBytes)) {
     return 'compressed length out of range';
   }
-  const term = readU64(view, offset + 20);
-  const index = readU64(view, offset + 28);
+  const term = readU64(bytes, offset + 20);
+  const index = readU64(bytes, offset + 28);
   if (Number.isNaN(term) || Number.isNaN(index) || index < 1) return 'term or index out of range';
-  const batchPosition = view.getUint32(offset + 36, true);
+  const batchPosition = readU32(bytes, offset + 36);
   if (batchPosition >= index) return 'batch position out of range';
   return { flags, kind, storedBytes, payloadBytes, term, index, batchPosition };
 }
@@ -229,7 +233,7 @@ export function decodeFrameHeader(bytes: Uint8Array, offset: number): HeaderResu
   const available = bytes.byteLength - offset;
   if (available < FRAME_HEADER_BYTES)
     return { kind: 'incomplete', bytesNeeded: FRAME_HEADER_BYTES - available };
-  const parsed = headerProblem(bytes, viewOf(bytes), offset);
+  const parsed = headerProblem(bytes, offset);
   if (typeof parsed === 'string') return { kind: 'invalid', reason: parsed };
   const frameBytes = FRAME_HEADER_BYTES + parsed.storedBytes;
   if (available < frameBytes) return { kind: 'incomplete', bytesNeeded: frameBytes - available };
@@ -246,7 +250,7 @@ export function decodeFrameHeader(bytes: Uint8Array, offset: number): HeaderResu
 
 function crcMatches(bytes: Uint8Array, offset: number, frameBytes: number): boolean {
   const crcActual = crc32(bytes.subarray(offset + CRC_START, offset + frameBytes));
-  return crcActual === viewOf(bytes).getUint32(offset + CRC_OFFSET, true);
+  return crcActual === readU32(bytes, offset + CRC_OFFSET);
 }
 
 /** Like decodeFrameHeader, and also checks the CRC: a whole valid frame, without decompressing it. */
@@ -268,8 +272,7 @@ export function decodeFrame(bytes: Uint8Array, offset: number): DecodeResult {
   const available = bytes.byteLength - offset;
   if (available < FRAME_HEADER_BYTES)
     return { kind: 'incomplete', bytesNeeded: FRAME_HEADER_BYTES - available };
-  const view = viewOf(bytes);
-  const parsed = headerProblem(bytes, view, offset);
+  const parsed = headerProblem(bytes, offset);
   if (typeof parsed === 'string') return { kind: 'invalid', reason: parsed };
   const frameBytes = FRAME_HEADER_BYTES + parsed.storedBytes;
   if (available < frameBytes) return { kind: 'incomplete', bytesNeeded: frameBytes - available };
@@ -285,7 +288,7 @@ export function decodeFrame(bytes: Uint8Array, offset: number): DecodeResult {
 function decompress(stored: Uint8Array, payloadBytes: number): Uint8Array | undefined {
   // The CRC already matched, so these bytes are what the encoder wrote; a mismatch here means an
   // encoder bug or a foreign writer, and is reported as invalid rather than trusted.
-  if (viewOf(stored).getUint32(0, true) !== payloadBytes) return undefined;
+  if (readU32(stored, 0) !== payloadBytes) return undefined;
   let payload: Buffer;
   try {
     payload = uncompressSync(stored);

@@ -80,6 +80,7 @@ function settled<T>(): { promise: Promise<T>; settle: Settle<T> } {
  * - append(entries): entries must continue the log (index = lastIndex() + 1, ...; terms never
  *   decrease). They count in lastIndex()/termAt() as soon as append is called; the promise
  *   resolves once they are durable (written and fdatasync'd; with fsync off: handed to the OS).
+ *   The payloads are encoded when their batch is written: do not modify them before that.
  * - Every call is applied in call order: append, truncateFrom and purgeBefore may be issued
  *   without awaiting the previous call.
  * - read(from, toExclusive, bytesMax): entries in [from, toExclusive) that are durable, whole, in
