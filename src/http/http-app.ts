@@ -4,6 +4,7 @@ import Fastify, {
   type FastifyInstance,
   type FastifyReply,
   type FastifyRequest,
+  LogController,
   type RawServerDefault,
 } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -50,12 +51,16 @@ const ddlBody = z.strictObject({
     .max(1024 * 1024),
   table: z.string().optional(),
 });
-const promoteBody = z.strictObject({ force: z.boolean().default(false) }).default({ force: false });
+const promoteBody = z
+  .strictObject({ force: z.boolean().default(false), node_id: z.string().min(1).optional() })
+  .default({ force: false });
 const resetBody = z.strictObject({
   confirm: z.string({ message: 'send {"confirm": "<this node\'s id>"} to confirm the reset' }),
 });
 
 /** DDL verbs the /write/ddl route accepts; anything else belongs on the MySQL proxy. */
+const forwardTimeoutMs = 30_000;
+
 const ddlVerbRe = /^\s*(CREATE|ALTER|DROP|RENAME|TRUNCATE)\b/i;
 
 function sendError(reply: FastifyReply, error: WolfError): FastifyReply {
@@ -95,7 +100,7 @@ export type HttpApp = FastifyInstance<
 export async function buildHttpApp(options: HttpAppOptions): Promise<HttpApp> {
   const app = Fastify({
     loggerInstance: options.logger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyBytesMax ?? 16 * 1024 * 1024,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
@@ -192,12 +197,87 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<HttpApp> {
     return reply.type(metrics.contentType).send(metrics.body);
   });
 
+  /**
+   * On a follower, relays the request to the leader's API unchanged (body and token) and its
+   * answer back. A connection failure after sending may hide a committed write: that is
+   * OUTCOME_UNKNOWN, never a false success or a false failure.
+   */
+  const forwardIfFollower = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    body: unknown = request.body,
+  ): Promise<boolean> => {
+    const route = node.writeRoute();
+    if (route.kind === 'local') return false;
+    if (route.kind === 'no-leader') {
+      await sendError(reply, errorOf('NO_LEADER', route.reason));
+      return true;
+    }
+    let response: Response;
+    try {
+      response = await fetch(`${route.apiUrl}${request.url}`, {
+        method: request.method,
+        headers: {
+          'content-type': 'application/json',
+          ...(request.headers.authorization === undefined
+            ? {}
+            : { authorization: request.headers.authorization }),
+          'x-wolfscale-forwarded-by': node.status().node_id,
+        },
+        body: JSON.stringify(body ?? {}),
+        signal: AbortSignal.timeout(forwardTimeoutMs),
+      });
+    } catch (error) {
+      const code = (error as { cause?: { code?: string } }).cause?.code;
+      const neverSent = code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH';
+      await sendError(
+        reply,
+        neverSent
+          ? errorOf(
+              'FORWARD_FAILED',
+              `the leader ${route.leaderId} at ${route.apiUrl} refused the connection (${code}); retry once a leader is elected`,
+            )
+          : errorOf(
+              'OUTCOME_UNKNOWN',
+              `the connection to the leader ${route.leaderId} at ${route.apiUrl} failed after the request was sent (${code ?? (error as Error).name}): check whether the write happened before retrying it`,
+            ),
+      );
+      return true;
+    }
+    await reply
+      .code(response.status)
+      .type('application/json')
+      .send(await response.text());
+    return true;
+  };
+
   const structuredWrite = async (request: WriteRequest, reply: FastifyReply): Promise<FastifyReply> => {
     const statement = buildWrite(request);
     if (!statement.ok) return sendError(reply, statement.error);
     return sendResult(reply, await node.write(statement.value));
   };
-  const writeRoute = { onRequest: [requireToken] };
+  /** Answers here when this node cannot serve the request itself; true when it answered. */
+  const forwarded = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    body?: unknown,
+  ): Promise<boolean> => {
+    const by = request.headers['x-wolfscale-forwarded-by'];
+    if (by !== undefined && node.writeRoute().kind !== 'local') {
+      // Never forward twice: two nodes that each think the other leads must not ping-pong.
+      await sendError(
+        reply,
+        errorOf('NOT_LEADER', `this node does not lead either (forwarded by ${String(by)}); retry`),
+      );
+      return true;
+    }
+    return await forwardIfFollower(request, reply, body);
+  };
+  const forwardGuard = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+  ): Promise<FastifyReply | undefined> => ((await forwarded(request, reply)) ? reply : undefined);
+  const writeRoute = { onRequest: [requireToken], preHandler: [forwardGuard] };
   app.post('/write/insert', { ...writeRoute, schema: { body: insertBody } }, (request, reply) =>
     structuredWrite({ kind: 'insert', ...request.body }, reply),
   );
@@ -231,23 +311,35 @@ export async function buildHttpApp(options: HttpAppOptions): Promise<HttpApp> {
     return sendResult(reply, await node.write({ sql: request.body.ddl, values: [] }));
   });
 
-  app.post('/admin/promote', { ...writeRoute, schema: { body: promoteBody } }, async (request, reply) =>
-    sendResult(reply, await node.promote({ force: request.body.force })),
+  app.post(
+    '/admin/promote',
+    { onRequest: [requireToken], schema: { body: promoteBody } },
+    async (request, reply) => {
+      const nodeId = request.body.node_id ?? node.status().node_id;
+      // A forced promotion is for a lost majority: it runs here, on the node being promoted.
+      if (request.body.force) return sendResult(reply, await node.promote({ force: true, nodeId }));
+      if (await forwarded(request, reply, { force: false, node_id: nodeId })) return reply;
+      return sendResult(reply, await node.promote({ force: false, nodeId }));
+    },
   );
   app.post('/admin/demote', writeRoute, async (_request, reply) => sendResult(reply, await node.demote()));
-  app.post('/admin/reset', { ...writeRoute, schema: { body: resetBody } }, async (request, reply) => {
-    const nodeId = node.status().node_id;
-    if (request.body.confirm !== nodeId) {
-      return sendError(
-        reply,
-        errorOf(
-          'CONFIRMATION_REQUIRED',
-          `reset deletes this node's WAL: send {"confirm": "${nodeId}"} to confirm`,
-        ),
-      );
-    }
-    return sendResult(reply, await node.reset());
-  });
+  app.post(
+    '/admin/reset',
+    { onRequest: [requireToken], schema: { body: resetBody } },
+    async (request, reply) => {
+      const nodeId = node.status().node_id;
+      if (request.body.confirm !== nodeId) {
+        return sendError(
+          reply,
+          errorOf(
+            'CONFIRMATION_REQUIRED',
+            `reset deletes this node's WAL: send {"confirm": "${nodeId}"} to confirm`,
+          ),
+        );
+      }
+      return sendResult(reply, await node.reset());
+    },
+  );
 
   return app;
 }

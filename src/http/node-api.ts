@@ -78,7 +78,15 @@ export interface AdminOutcome {
   readonly message: string;
 }
 
+/** Where a write arriving here must run. */
+export type WriteRoute =
+  | { readonly kind: 'local' }
+  | { readonly kind: 'forward'; readonly leaderId: string; readonly apiUrl: string }
+  | { readonly kind: 'no-leader'; readonly reason: string };
+
 export interface NodeApi {
+  /** Decides whether writes run here or are forwarded to the leader's API. */
+  writeRoute(): WriteRoute;
   status(): NodeStatusView;
   health(): HealthView;
   cluster(): readonly ClusterNodeView[];
@@ -89,7 +97,11 @@ export interface NodeApi {
    * transaction is committed on a quorum, or with an error value.
    */
   write(statement: Statement): Promise<Result<WriteOutcome>>;
-  promote(options: { readonly force: boolean }): Promise<Result<AdminOutcome>>;
+  /**
+   * Makes `nodeId` the leader. Without `force` this runs on the leader (a transfer). With `force`
+   * it runs on the node to promote, for a lost majority, and reports what may be lost.
+   */
+  promote(options: { readonly force: boolean; readonly nodeId: string }): Promise<Result<AdminOutcome>>;
   demote(): Promise<Result<AdminOutcome>>;
   /** Deletes this node's WAL and hard state after stopping it; the node must be restarted. */
   reset(): Promise<Result<AdminOutcome>>;

@@ -13,6 +13,7 @@ import {
 import { ok } from '../../../src/errors/error-codes.js';
 import { buildHttpApp, type HttpApp } from '../../../src/http/http-app.js';
 import type { ClusterNodeView, NodeApi, NodeStatusView } from '../../../src/http/node-api.js';
+import { freePort } from '../../../src/testing/free-port.js';
 
 const token = 'token-0123456789abcdef';
 
@@ -40,6 +41,7 @@ function view(id: string, role: ClusterNodeView['role'], apiUrl: string | null):
 function fixtureNode(id: string, cluster: () => ClusterNodeView[], resets: string[]): NodeApi {
   let commitIndex = 100;
   return {
+    writeRoute: () => ({ kind: 'local' }),
     status: (): NodeStatusView => {
       commitIndex += 5;
       return {
@@ -126,9 +128,9 @@ describe('wolfctl', () => {
   });
 
   test('an unreachable node gives an error that says what to do', async () => {
-    const client = new ApiClient({ endpoint: 'http://127.0.0.1:1', timeoutMs: 2000 });
+    const client = new ApiClient({ endpoint: `http://127.0.0.1:${await freePort()}`, timeoutMs: 2000 });
     await expect(statusCommand(client, { json: false, color: false }, captureIo())).rejects.toThrow(
-      /cannot reach the WolfScale API at http:\/\/127\.0\.0\.1:1 .*pass its address with -e/,
+      /cannot reach the WolfScale API at http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\).*pass its address with -e/,
     );
   });
 

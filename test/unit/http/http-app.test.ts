@@ -4,6 +4,7 @@ import { fail, ok } from '../../../src/errors/error-codes.js';
 import { buildHttpApp, type HttpApp } from '../../../src/http/http-app.js';
 import type { ClusterNodeView, NodeApi, NodeStatusView } from '../../../src/http/node-api.js';
 import type { Statement } from '../../../src/http/write-sql.js';
+import { freePort } from '../../../src/testing/free-port.js';
 
 const token = 'token-0123456789abcdef';
 const auth = { authorization: `Bearer ${token}` };
@@ -68,6 +69,7 @@ function fixtureNode(overrides: Partial<NodeApi> = {}): NodeApi & { writes: Stat
   const writes: Statement[] = [];
   return {
     writes,
+    writeRoute: () => ({ kind: 'local' }),
     status: () => status,
     health: () => ({ healthy: true, node_id: 'node-2', is_leader: false, reasons: [] }),
     cluster: () => nodes,
@@ -76,7 +78,8 @@ function fixtureNode(overrides: Partial<NodeApi> = {}): NodeApi & { writes: Stat
       writes.push(statement);
       return ok({ affected_rows: 1, insert_id: '7', gtid: '0-1-43', wal_index: 43 });
     },
-    promote: async ({ force }) => ok({ message: force ? 'forced' : 'Promotion requested' }),
+    promote: async ({ force, nodeId }) =>
+      ok({ message: `${force ? 'forced' : 'Promotion requested'}: ${nodeId}` }),
     demote: async () => ok({ message: 'Demotion requested' }),
     reset: async () => ok({ message: 'reset' }),
     ...overrides,
@@ -268,7 +271,7 @@ describe('HTTP API', () => {
       ).json(),
     ).toEqual({
       success: true,
-      message: 'forced',
+      message: 'forced: node-2',
     });
     expect((await api.inject({ method: 'POST', url: '/admin/demote', headers: auth })).json().message).toBe(
       'Demotion requested',
@@ -286,5 +289,119 @@ describe('HTTP API', () => {
     const response = await api.inject({ method: 'GET', url: '/nope' });
     expect(response.statusCode).toBe(404);
     expect(response.json()).toEqual({ error: 'no route GET /nope', code: 'NOT_FOUND' });
+  });
+});
+
+describe('HTTP API forwarding from a follower', () => {
+  const apps: HttpApp[] = [];
+  afterEach(async () => {
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+  });
+
+  async function pair(route: (leaderUrl: string) => ReturnType<NodeApi['writeRoute']>) {
+    const leaderNode = fixtureNode();
+    const leader = await buildHttpApp({
+      node: leaderNode,
+      logger: pino({ level: 'silent' }),
+      token,
+      openStatus: true,
+    });
+    apps.push(leader);
+    const leaderUrl = await leader.listen({ host: '127.0.0.1', port: 0 });
+    const followerNode = fixtureNode({ writeRoute: () => route(leaderUrl) });
+    const follower = await buildHttpApp({
+      node: followerNode,
+      logger: pino({ level: 'silent' }),
+      token,
+      openStatus: true,
+    });
+    apps.push(follower);
+    return { leaderNode, followerNode, follower };
+  }
+
+  test('a write sent to a follower runs on the leader and its answer comes back', async () => {
+    const { leaderNode, followerNode, follower } = await pair((apiUrl) => ({
+      kind: 'forward',
+      leaderId: 'node-1',
+      apiUrl,
+    }));
+    const response = await follower.inject({
+      method: 'POST',
+      url: '/write/insert',
+      payload: { table: 't', values: { a: 1 } },
+      headers: auth,
+    });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({ success: true, gtid: '0-1-43' });
+    expect(leaderNode.writes).toHaveLength(1);
+    expect(followerNode.writes).toHaveLength(0);
+  });
+
+  test('promote without force is forwarded with the id of the node to promote', async () => {
+    const { follower } = await pair((apiUrl) => ({ kind: 'forward', leaderId: 'node-1', apiUrl }));
+    const response = await follower.inject({
+      method: 'POST',
+      url: '/admin/promote',
+      payload: {},
+      headers: auth,
+    });
+    // The leader's fixture answers; it was asked to promote the follower (node-2), not itself.
+    expect(response.json()).toEqual({ success: true, message: 'Promotion requested: node-2' });
+  });
+
+  test('a forced promotion runs on the node that received it', async () => {
+    const { follower, leaderNode } = await pair(() => ({ kind: 'no-leader', reason: 'no quorum' }));
+    const response = await follower.inject({
+      method: 'POST',
+      url: '/admin/promote',
+      payload: { force: true },
+      headers: auth,
+    });
+    expect(response.json()).toEqual({ success: true, message: 'forced: node-2' });
+    expect(leaderNode.writes).toHaveLength(0);
+  });
+
+  test('with no leader, writes fail with NO_LEADER and the reason', async () => {
+    const { follower } = await pair(() => ({
+      kind: 'no-leader',
+      reason: 'no leader elected within 5000 ms',
+    }));
+    const response = await follower.inject({
+      method: 'POST',
+      url: '/write/delete',
+      payload: { table: 't', where_key: { a: 1 } },
+      headers: auth,
+    });
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toEqual({ error: 'no leader elected within 5000 ms', code: 'NO_LEADER' });
+  });
+
+  test('a request that was already forwarded is never forwarded again', async () => {
+    const { follower } = await pair((apiUrl) => ({ kind: 'forward', leaderId: 'node-1', apiUrl }));
+    const response = await follower.inject({
+      method: 'POST',
+      url: '/write/insert',
+      payload: { table: 't', values: { a: 1 } },
+      headers: { ...auth, 'x-wolfscale-forwarded-by': 'node-3' },
+    });
+    expect(response.statusCode).toBe(503);
+    expect(response.json().code).toBe('NOT_LEADER');
+  });
+
+  test('a leader that refuses connections gives FORWARD_FAILED, not a false answer', async () => {
+    const closedPort = await freePort();
+    const { follower } = await pair(() => ({
+      kind: 'forward',
+      leaderId: 'node-1',
+      apiUrl: `http://127.0.0.1:${closedPort}`,
+    }));
+    const response = await follower.inject({
+      method: 'POST',
+      url: '/write/insert',
+      payload: { table: 't', values: { a: 1 } },
+      headers: auth,
+    });
+    expect(response.json()).toMatchObject({ code: 'FORWARD_FAILED' });
+    expect(response.statusCode).toBe(502);
   });
 });
