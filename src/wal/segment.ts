@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
+import { scanSegment } from './frame-scan.js';
 import {
   decodeSeal,
   decodeSealTrailer,
@@ -108,4 +109,18 @@ export async function readSegmentSeal(
   const seal = decodeSeal(await readExactly(fd, framesEndBytes, trailer.value, path));
   if (!seal.ok) throw notSealed(seal.reason);
   return { seal: seal.value, framesEndBytes };
+}
+
+/** Reads a whole sealed segment and checks every frame and the seal; returns the bytes checked. */
+export async function verifySealedSegment(segment: Segment): Promise<number> {
+  const bytes = await fs.promises.readFile(segment.path);
+  const header = decodeSegmentHeader(bytes);
+  if (!header.ok) throw new WalCorruptionError(segment.path, 0, `segment header: ${header.reason}`);
+  const scan = scanSegment(bytes, header.value);
+  if (scan.kind === 'damaged') throw new WalCorruptionError(segment.path, scan.offset, scan.what);
+  if (scan.kind === 'torn' || !scan.sealed || scan.lastIndex !== segment.lastIndex) {
+    const what = scan.kind === 'torn' ? scan.reason : 'the frames do not end where the seal says';
+    throw new WalCorruptionError(segment.path, scan.framesEndBytes, what);
+  }
+  return bytes.byteLength;
 }

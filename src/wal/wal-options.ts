@@ -34,10 +34,15 @@ export interface WalOptions {
   readonly entryBytesMax?: number;
   /** Largest group-commit write, bytes (default 4 MiB; a single bigger entry is written alone). */
   readonly batchBytesMax?: number;
-  /** Appended but not yet written bytes; above it, append waits (default 64 MiB). */
+  /** Queued, not yet written frame bytes (uncompressed bound); above it, append waits (default 64 MiB). */
   readonly pendingBytesMax?: number;
   /** Concurrent reads, hence read file handles, at most (default 16). */
   readonly readsConcurrentMax?: number;
+  /**
+   * Also CRC-check every frame of every sealed segment before open() returns (default false:
+   * open reads one segment, whatever the WAL's size; call wal.verify() in the background instead).
+   */
+  readonly verifyOnOpen?: boolean;
   /** Sealed segments whose (index -> offset) table stays in memory (default 8). */
   readonly indexedSegmentsMax?: number;
   /** Clock for segment creation times (default Date.now). Tests inject their own. */
@@ -85,6 +90,7 @@ export function resolveWalOptions(options: WalOptions): ResolvedWalOptions {
     pendingBytesMax: options.pendingBytesMax ?? 64 * MIB,
     readsConcurrentMax: options.readsConcurrentMax ?? 16,
     indexedSegmentsMax: options.indexedSegmentsMax ?? 8,
+    verifyOnOpen: options.verifyOnOpen ?? false,
     clock: options.clock ?? Date.now,
     logger: options.logger,
   };

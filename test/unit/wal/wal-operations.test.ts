@@ -104,7 +104,7 @@ describe('group commit and concurrency', () => {
     const wal = await Wal.open(dir, { pendingBytesMax: 1000, compression: false });
     const entries = makeEntries(1, 60, { bytes: 200 });
     const pending = entries.map((entry) => wal.append([entry]));
-    // One entry's frame fits; the others wait un-encoded until the writer drains the queue.
+    // Four 240-byte frames fit; the other calls wait, in order, until the writer drains the queue.
     expect(wal.pendingBytes()).toBeLessThanOrEqual(1000);
     expect(wal.lastIndex()).toBe(60);
     await Promise.all(pending);
