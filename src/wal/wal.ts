@@ -99,6 +99,7 @@ export class Wal {
   readonly #accepted: TermRuns;
   /** Terms of the entries on disk: what seals and reads are checked against. */
   readonly #written: TermRuns;
+  /** Handle of the last segment, open for appending; -1 while closed (during a roll, after close). */
   #activeFd: number;
   #activeOffsets: OffsetTable;
   /** Reused for every batch (see #encodeBatch). */
@@ -513,7 +514,7 @@ export class Wal {
       await syncData(this.#activeFd);
       active.sealed = true;
     }
-    await closeFile(this.#activeFd);
+    await this.#closeActive();
     this.#reader.adopt(active.firstIndex, this.#activeOffsets);
     const created = await createSegment(this.dir, {
       firstIndex: active.lastIndex + 1,
@@ -549,7 +550,7 @@ export class Wal {
 
   /** Deletes segments after `target`, last first, so a crash leaves a contiguous prefix. */
   async #dropSegmentsAfter(target: number): Promise<void> {
-    await closeFile(this.#activeFd);
+    await this.#closeActive();
     while (this.#segments.length - 1 > target) {
       const segment = this.#segments.pop()!;
       this.#reader.forget(segment.firstIndex);
@@ -592,8 +593,18 @@ export class Wal {
 
   async #closeLocked(settle: Settle<void>): Promise<void> {
     this.#closed = true;
-    await closeFile(this.#activeFd);
+    await this.#closeActive();
     settle.resolve();
+  }
+
+  /**
+   * Closes the active segment's handle once. The number is forgotten first, so a failure path
+   * can never close it again after the OS has handed the same number to another open file.
+   */
+  async #closeActive(): Promise<void> {
+    const fd = this.#activeFd;
+    this.#activeFd = -1;
+    if (fd >= 0) await closeFile(fd);
   }
 
   /** After an I/O failure nothing more is trusted: reject everything queued and refuse new work. */
@@ -605,7 +616,7 @@ export class Wal {
     this.#queue = [];
     this.#head = 0;
     for (const each of new Set(pending)) each.settle.reject(failure);
-    void closeFile(this.#activeFd).catch(() => undefined);
+    void this.#closeActive().catch(() => undefined);
   }
 
   // ---- reads ----
