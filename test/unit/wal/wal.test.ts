@@ -1,7 +1,9 @@
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import type { LogEntry } from '../../../src/wal/entry.js';
+import { decodeFrameHeader } from '../../../src/wal/frame.js';
+import { SEGMENT_HEADER_BYTES } from '../../../src/wal/frame-segment.js';
 import { Wal } from '../../../src/wal/wal.js';
 import type { WalOptions } from '../../../src/wal/wal-options.js';
 import { expectSameEntries, makeEntries, removeDir, seededRandom, tempDir } from './wal-fixtures.js';
@@ -153,6 +155,49 @@ describe('Wal basics', () => {
       expect(result.ok).toBe(true);
       if (result.ok) expectSameEntries(result.entries, entries.slice(from - 1, to - 1));
     }
+    await reopened.close();
+  });
+
+  test('wal.flush_interval_ms gathers appends from separate turns into one batch, cut early at batch_size', async () => {
+    // If the batch did not cut at batch_size it would wait the full 10 s and the test would time out.
+    const wal = await Wal.open(dir, { flushIntervalMs: 10_000, batchSize: 4 });
+    const pending: Promise<void>[] = [];
+    for (let index = 1; index <= 4; index += 1) {
+      pending.push(wal.append(makeEntries(index, 1)));
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(pending);
+    const tiny = await Wal.open(join(dir, 'tiny'), { flushIntervalMs: 1 });
+    await tiny.append(makeEntries(1, 1));
+    await tiny.close();
+    await wal.close();
+    const bytes = readFileSync(join(dir, segmentFiles()[0]!));
+    const positions = [0, 1, 2, 3].map((i) => {
+      const header = decodeFrameHeader(
+        bytes,
+        SEGMENT_HEADER_BYTES + (i * (bytes.length - SEGMENT_HEADER_BYTES)) / 4,
+      );
+      return header.kind === 'header' ? header.batchPosition : -1;
+    });
+    expect(positions).toEqual([0, 1, 2, 3]);
+  }, 5_000);
+
+  test('recovery logs the torn tail it cut, with file and offset, through the given logger', async () => {
+    const wal = await Wal.open(dir);
+    await wal.append(makeEntries(1, 3, { bytes: 100 }));
+    await wal.close();
+    const path = join(dir, segmentFiles()[0]!);
+    const bytes = readFileSync(path);
+    writeFileSync(path, bytes.subarray(0, bytes.length - 10));
+    const warnings: object[] = [];
+    const logger = {
+      info: () => undefined,
+      error: () => undefined,
+      warn: (fields: object) => warnings.push(fields),
+    };
+    const reopened = await Wal.open(dir, { logger });
+    expect(reopened.lastIndex()).toBe(2);
+    expect(warnings).toEqual([expect.objectContaining({ file: path, bytesDropped: 130, lastIndex: 2 })]);
     await reopened.close();
   });
 
