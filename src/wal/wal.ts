@@ -573,13 +573,15 @@ export class Wal {
       // (the next segment was created) long enough ago.
       if (segment.lastIndex >= index || segment.lastIndex > this.#accepted.lastIndex) break;
       if (nowMs - next.createdMs < retentionMs) break;
+      // One directory fsync per removal: removals become durable oldest first, so a crash can
+      // never leave a gap (which open would refuse) in front of the retained segments.
       await fs.promises.unlink(segment.path);
+      await syncDir(this.dir);
       this.#segments.shift();
       this.#reader.forget(segment.firstIndex);
       removed += 1;
     }
     if (removed > 0) {
-      await syncDir(this.dir);
       const firstIndex = this.#segments[0]!.firstIndex;
       this.#written.purgeBefore(firstIndex);
       this.#accepted.purgeBefore(firstIndex);
