@@ -63,6 +63,10 @@ function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`WAL invariant broken: ${message}`);
 }
 
+function unreachable(value: never): never {
+  throw new Error(`WAL invariant broken: unexpected ${JSON.stringify(value)}`);
+}
+
 function settled<T>(): { promise: Promise<T>; settle: Settle<T> } {
   let settle!: Settle<T>;
   const promise = new Promise<T>((resolve, reject) => {
@@ -387,6 +391,8 @@ export class Wal {
         case 'close':
           this.#dequeue();
           return await this.#closeLocked(op.settle);
+        default:
+          return unreachable(op);
       }
     } catch (error) {
       this.#fail(error, op);
