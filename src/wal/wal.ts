@@ -58,6 +58,8 @@ type Op =
 
 const MIB = 1024 * 1024;
 const HOUR_MS = 3_600_000;
+/** Finished ops are sliced off the queue once at least this many have piled up at its head. */
+const QUEUE_COMPACT_HEAD_MIN = 1024;
 
 function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`WAL invariant broken: ${message}`);
@@ -361,6 +363,9 @@ export class Wal {
     try {
       for (let op = this.#queue[this.#head]; op !== undefined; op = this.#queue[this.#head]) {
         await this.#runOp(op);
+        // Under sustained load the writer never goes idle: drop finished ops as it goes.
+        if (this.#head >= QUEUE_COMPACT_HEAD_MIN && this.#head * 2 >= this.#queue.length)
+          this.#compactQueue();
         this.#admitWaiting();
         if (op.kind === 'close' || this.#failed !== undefined) return;
         // Let the callers just resolved append again before the next batch is cut.
