@@ -762,10 +762,17 @@ export class Engine {
       this.entryBytesBase = entry.index;
     }
     this.entryBytes.push(entry.payload.byteLength);
+    // Forget the older half at once: amortised O(1) per entry, unlike a shift per append.
     if (this.entryBytes.length > this.config.entryBytesTrackedMax) {
-      this.entryBytes.shift();
-      this.entryBytesBase++;
+      this.forgetEntryBytesBefore(this.entryBytesBase + Math.ceil(this.entryBytes.length / 2));
     }
+  }
+
+  private forgetEntryBytesBefore(index: number): void {
+    const count = Math.min(this.entryBytes.length, index - this.entryBytesBase);
+    if (count <= 0) return;
+    this.entryBytes.splice(0, count);
+    this.entryBytesBase += count;
   }
 
   private bytesOf(index: number): number {
@@ -792,10 +799,7 @@ export class Engine {
   private onPurged(upToIndex: number): void {
     assert(upToIndex <= this.commitIndex, `purge ${upToIndex} beyond the commit index ${this.commitIndex}`);
     this.log.purgeTo(upToIndex);
-    while (this.entryBytesBase <= upToIndex && this.entryBytes.length > 0) {
-      this.entryBytes.shift();
-      this.entryBytesBase++;
-    }
+    this.forgetEntryBytesBefore(upToIndex + 1);
   }
 
   private setCommitIndex(index: number): void {
@@ -1084,7 +1088,11 @@ export class Engine {
 
   /** Lost appends leave a pipeline waiting forever: restart from the match index when nothing moved for a while. */
   private retryStalledReplication(): void {
-    const stalledTicks = 2 * this.config.heartbeatIntervalTicks;
+    // Longer than a round trip with an fsync in it, or slow links would be reset over and over.
+    const stalledTicks = Math.max(
+      2 * this.config.heartbeatIntervalTicks,
+      Math.ceil(this.config.electionTimeoutTicks / 2),
+    );
     for (const progress of this.progress.values()) {
       if (progress.state === 'replicate' && progress.inflight.length > 0) {
         if (this.nowTicks - progress.lastProgressTick >= stalledTicks) {

@@ -56,20 +56,29 @@ export class LogIds {
   termAt(index: number): number | undefined {
     if (index === this.purgedId.index) return this.purgedId.term;
     if (index < this.purgedId.index || index > this.last) return undefined;
-    for (let i = this.runs.length - 1; i >= 0; i--) {
-      const run = this.runs[i]!;
-      if (run.index <= index) return run.term;
+    return this.runs[this.runPosition(index)]?.term;
+  }
+
+  /** Position of the run holding `index` (binary search: a long-lived log has many terms), or -1. */
+  private runPosition(index: number): number {
+    let low = 0;
+    let high = this.runs.length - 1;
+    let found = -1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      if (this.runs[middle]!.index <= index) {
+        found = middle;
+        low = middle + 1;
+      } else {
+        high = middle - 1;
+      }
     }
-    return undefined;
+    return found;
   }
 
   /** The first index of the run that holds `index` (never below the first retained index): the conflict hint. */
   runStartAt(index: number): number {
-    for (let i = this.runs.length - 1; i >= 0; i--) {
-      const run = this.runs[i]!;
-      if (run.index <= index) return run.index;
-    }
-    return this.firstIndex;
+    return this.runs[this.runPosition(index)]?.index ?? this.firstIndex;
   }
 
   /** The last index holding `term`, or undefined when this log holds no entry of that term. */

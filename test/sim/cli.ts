@@ -15,7 +15,7 @@ function main(): number {
       seed: { type: 'string' },
       seeds: { type: 'string' },
       nodes: { type: 'string' },
-      ticks: { type: 'string', default: '1200' },
+      ticks: { type: 'string', default: '1300' },
       'plant-bug': { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
     },

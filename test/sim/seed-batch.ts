@@ -3,7 +3,7 @@ import { nodeCountForSeed, settleTicksDefault } from './cli-defaults.js';
 import { runSimulation, type SimulationResult } from './simulation.js';
 
 /** Ticks of each default-suite seed: chaos, then `settleTicksDefault` to heal and converge. */
-export const suiteTicksPerSeed = 1200;
+export const suiteTicksPerSeed = 1300;
 /** `npm test` runs seeds 1..suiteSeedCount, split over files so vitest runs them in parallel workers. */
 export const suiteSeedCount = 2000;
 export const suiteFileCount = 4;

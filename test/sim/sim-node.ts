@@ -284,25 +284,30 @@ export class SimNode {
   }
 
   /**
-   * Migration (a snapshot restore, `wolfctl migrate`): the node stops, its WAL and MariaDB become
-   * `source`'s applied prefix, and it starts again.
+   * Migration (a snapshot restore, `wolfctl migrate`): the node stops (losing its unsynced tail, as
+   * in a crash), its MariaDB and WAL start from `source`'s applied state S, and it starts again.
+   * Raft's InstallSnapshot rule: when this node's entry at S has the snapshot's term, the entries
+   * after it match the cluster's history and are kept; otherwise every entry is dropped (they come
+   * from a diverged history, so none of them was committed).
    */
   migrateFrom(source: SimNode): void {
     const index = Math.min(source.appliedIndex, source.walLastIndex());
     const term = source.termAt(index);
-    if (term === undefined) return;
+    if (term === undefined || index <= this.walPurged.index) return;
     const membership = source.membershipAt(index);
     const wasUp = this.up;
-    this.engine = null;
-    this.pendingSyncs = [];
+    this.crash(0);
+    const keepTail = this.termAt(index) === term;
+    const kept = keepTail ? this.walEntries.filter((entry) => entry.index > index) : [];
     for (const entry of this.walEntries) {
-      if (entry.index > index) this.hooks.onRemoved(this, entry, 'replaced by a migration');
+      if (entry.index > index && !keepTail) this.hooks.onRemoved(this, entry, 'replaced by a migration');
     }
-    this.walEntries = [];
+    this.walEntries = kept;
     this.walPurged = { term, index };
-    this.syncedIndex = index;
-    this.appliedIndex = index;
-    this.commitIndex = index;
+    this.syncedIndex = index + kept.length;
+    // MariaDB is restored from the snapshot: what it applied beyond S stays only if it matches.
+    this.appliedIndex = keepTail ? Math.max(this.appliedIndex, index) : index;
+    this.commitIndex = this.appliedIndex;
     this.snapshotMembership = membership;
     if (wasUp) this.start();
   }

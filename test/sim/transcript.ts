@@ -183,7 +183,15 @@ export class TranscriptRunner {
     if (removal !== undefined) config.deadNodeRemovalTicks = Number(removal);
     const neverLeader = (named.get('never-leader') ?? '').split(',').filter((id) => id !== '');
     this.sim = new Simulation(
-      { seed: 1, nodeCount, chaosTicks: 0, settleTicks: 0, engineConfig: config, neverLeader },
+      {
+        seed: 1,
+        nodeCount,
+        chaosTicks: 0,
+        settleTicks: 0,
+        engineConfig: config,
+        neverLeader,
+        varyConfig: false,
+      },
       'collect',
     );
     const sim = this.sim;
