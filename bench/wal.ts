@@ -6,7 +6,7 @@
  * Environment: APPEND_MS (default 3000) per append case; WAL_BYTES (default 1 GiB) for the
  * read/open case; BENCH_DIR (default the OS temp dir).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LogEntry } from '../src/wal/entry.js';
@@ -131,7 +131,12 @@ function round1(value: number): number {
   return Math.round(value * 10) / 10;
 }
 
-/** Fills a WAL to ~walBytesTarget on disk with 4 KiB entries, fsync off, 8 batches in flight. */
+/**
+ * Fills a WAL to ~walBytesTarget on disk with 4 KiB entries, fsync off, 8 batches in flight, and
+ * stops only when the last segment is nearly full: open() reads the last segment whole, so this
+ * measures the worst case. Then flushes every file, so write-back does not compete with the
+ * measured open and read.
+ */
 async function fillWal(dir: string): Promise<{ lastIndex: number; diskBytes: number }> {
   const wal = await Wal.open(dir, { fsync: false });
   const inFlight: Promise<void>[] = [];
@@ -149,10 +154,12 @@ async function fillWal(dir: string): Promise<{ lastIndex: number; diskBytes: num
     }
     inFlight.push(wal.append(batch));
     if (inFlight.length >= 8) await inFlight.shift();
-    if (index % (256 * 64) === 0 && (await diskBytes(dir)) >= walBytesTarget) break;
+    if (index % (256 * 16) === 0 && (await diskBytes(dir)) >= walBytesTarget && (await lastSegmentFull(dir)))
+      break;
   }
   await Promise.all(inFlight);
   await wal.close();
+  await flushFiles(dir);
   const bytes = await diskBytes(dir);
   process.stderr.write(
     `filled ${dir}: ${index} entries, ${round1(payloadBytes / MB)} MB payload, ${round1(bytes / MB)} MB on disk in ${Math.round(performance.now() - started)} ms\n`,
@@ -160,8 +167,22 @@ async function fillWal(dir: string): Promise<{ lastIndex: number; diskBytes: num
   return { lastIndex: index, diskBytes: bytes };
 }
 
+const SEGMENT_BYTES = 64 * 1024 * 1024;
+
+async function lastSegmentFull(dir: string): Promise<boolean> {
+  const names = (await readdir(dir)).filter((name) => name.endsWith('.wal')).sort();
+  return (await stat(join(dir, names.at(-1)!))).size >= 0.9 * SEGMENT_BYTES;
+}
+
+async function flushFiles(dir: string): Promise<void> {
+  for (const name of await readdir(dir)) {
+    const file = await open(join(dir, name), 'r+');
+    await file.sync();
+    await file.close();
+  }
+}
+
 async function diskBytes(dir: string): Promise<number> {
-  const { readdir, stat } = await import('node:fs/promises');
   const names = await readdir(dir);
   const sizes = await Promise.all(names.map(async (name) => (await stat(join(dir, name))).size));
   return sizes.reduce((sum, size) => sum + size, 0);
@@ -193,6 +214,8 @@ try {
 
   const bigDir = join(root, 'big');
   const filled = await fillWal(bigDir);
+  const segmentNames = (await readdir(bigDir)).filter((name) => name.endsWith('.wal')).sort();
+  const lastSegmentBytes = (await stat(join(bigDir, segmentNames.at(-1)!))).size;
   let started = performance.now();
   const wal = await Wal.open(bigDir);
   const openMs = Math.round(performance.now() - started);
@@ -220,6 +243,8 @@ try {
     read_mb_per_s: readMbPerS,
     open_1gib_ms: openMs,
     open_wal_disk_mb: round1(filled.diskBytes / MB),
+    open_wal_segments: segmentNames.length,
+    open_last_segment_mb: round1(lastSegmentBytes / MB),
     append_ms: appendMs,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
