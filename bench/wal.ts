@@ -216,12 +216,11 @@ try {
   const filled = await fillWal(bigDir);
   const segmentNames = (await readdir(bigDir)).filter((name) => name.endsWith('.wal')).sort();
   const lastSegmentBytes = (await stat(join(bigDir, segmentNames.at(-1)!))).size;
-  let started = performance.now();
+  const started = performance.now();
   const wal = await Wal.open(bigDir);
   const openMs = Math.round(performance.now() - started);
   if (wal.lastIndex() !== filled.lastIndex)
     throw new Error(`reopened at ${wal.lastIndex()}, wrote ${filled.lastIndex}`);
-  started = performance.now();
   const readMbPerS = await readCase(wal);
   await wal.close();
   await rm(bigDir, { recursive: true, force: true });
