@@ -1,10 +1,19 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BinlogCapture } from '../../src/capture/binlog-capture.js';
 import { CaptureConfigError } from '../../src/capture/capture-errors.js';
-import { type CapturedTransaction, transactionEvents } from '../../src/capture/captured-transaction.js';
+import {
+  type CapturedTransaction,
+  releaseTransaction,
+  transactionEvents,
+} from '../../src/capture/captured-transaction.js';
+import { MysqlClient } from '../../src/capture/mysql-client.js';
+import { ed25519PublicKeyFromPassword } from '../../src/protocol/auth/client-ed25519.js';
 import {
   type BinlogDecodeContext,
   binlogDecodeContextFrom,
@@ -16,7 +25,7 @@ import type { MariaDbServer, MariaDbSet } from '../../src/testing/mariadb-harnes
 import { startMariaDb } from '../support/mariadb.js';
 import { waitFor } from '../support/wait-for.js';
 
-const logger = pino({ level: process.env['WOLFSCALE_TEST_LOG'] ?? 'silent' });
+const logger = pino({ level: process.env['WOLFSCALE_TEST_LOG'] ?? 'silent' }, pino.destination(2));
 const semiSyncArgs = [
   '--rpl-semi-sync-master-enabled=ON',
   '--rpl-semi-sync-master-wait-point=AFTER_SYNC',
@@ -98,15 +107,46 @@ describe('binlog capture from a semi-sync MariaDB 10.11', () => {
   let set: MariaDbSet;
   let server: MariaDbServer;
 
+  let certDir: string;
+
   beforeAll(async () => {
-    set = await startMariaDb(1, { durable: true, extraArgs: semiSyncArgs });
+    certDir = await mkdtemp(join(tmpdir(), 'wolfscale-capture-tls-'));
+    // A throwaway self-signed certificate, so the source also accepts TLS.
+    await promisify(execFile)('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-keyout',
+      join(certDir, 'key.pem'),
+      '-out',
+      join(certDir, 'cert.pem'),
+    ]);
+    set = await startMariaDb(1, {
+      durable: true,
+      extraArgs: [
+        ...semiSyncArgs,
+        `--ssl-cert=${join(certDir, 'cert.pem')}`,
+        `--ssl-key=${join(certDir, 'key.pem')}`,
+      ],
+    });
     server = set.servers[0]!;
     await server.query("CREATE USER 'wolf'@'%' IDENTIFIED BY 'wolfpw'");
     await server.query("GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'wolf'@'%'");
     await server.query("CREATE USER 'weak'@'%' IDENTIFIED BY 'weakpw'");
+    // Tables for tests that do not test DDL; each test can run alone.
+    await server.query('CREATE DATABASE app');
+    await server.query('CREATE TABLE app.k (id INT PRIMARY KEY)');
+    await server.query('CREATE TABLE app.w (id INT PRIMARY KEY, v VARCHAR(100), n INT)');
   });
   afterAll(async () => {
     await set?.destroy();
+    await rm(certDir, { recursive: true, force: true });
   });
 
   test('a workload yields exactly its transactions, in commit order, with their GTIDs and exact event bytes', async () => {
@@ -129,20 +169,20 @@ describe('binlog capture from a semi-sync MariaDB 10.11', () => {
 
       const connection = await server.connect();
       const workload = [
-        'CREATE DATABASE app',
-        'CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(100))',
-        "INSERT INTO app.t VALUES (1, 'a'), (2, 'b'), (3, 'c')",
-        "UPDATE app.t SET v = 'bb' WHERE id = 2",
-        'DELETE FROM app.t WHERE id = 3',
-        'ALTER TABLE app.t ADD COLUMN n INT NULL',
+        'CREATE DATABASE work',
+        'CREATE TABLE work.t (id INT PRIMARY KEY, v VARCHAR(100))',
+        "INSERT INTO work.t VALUES (1, 'a'), (2, 'b'), (3, 'c')",
+        "UPDATE work.t SET v = 'bb' WHERE id = 2",
+        'DELETE FROM work.t WHERE id = 3',
+        'ALTER TABLE work.t ADD COLUMN n INT NULL',
       ];
       for (const sql of workload) await connection.query(sql);
       await connection.beginTransaction();
-      await connection.query("INSERT INTO app.t VALUES (10, 'x', 1)");
-      await connection.query("UPDATE app.t SET v = 'y' WHERE id = 10");
-      await connection.query('DELETE FROM app.t WHERE id = 1');
+      await connection.query("INSERT INTO work.t VALUES (10, 'x', 1)");
+      await connection.query("UPDATE work.t SET v = 'y' WHERE id = 10");
+      await connection.query('DELETE FROM work.t WHERE id = 1');
       await connection.commit();
-      await connection.query("INSERT INTO app.t VALUES (11, REPEAT('z', 90), 2)");
+      await connection.query("INSERT INTO work.t VALUES (11, REPEAT('z', 90), 2)");
       await connection.end();
 
       const endPos = await gtidBinlogPos(server);
@@ -194,7 +234,7 @@ describe('binlog capture from a semi-sync MariaDB 10.11', () => {
       const unacknowledgedBefore = await semiSyncStatus(server, 'Rpl_semi_sync_master_no_tx');
       const writer = await server.connect();
       let committed = false;
-      const commit = writer.query("INSERT INTO app.t VALUES (100, 'waits', 0)").then(() => {
+      const commit = writer.query("INSERT INTO app.w VALUES (100, 'waits', 0)").then(() => {
         committed = true;
       });
       const transaction = await capture.next();
@@ -204,7 +244,7 @@ describe('binlog capture from a semi-sync MariaDB 10.11', () => {
         async () => (await semiSyncStatus(server, 'Rpl_semi_sync_master_wait_sessions')) === 1,
       );
       expect(committed).toBe(false);
-      const visible = await server.query<unknown[]>('SELECT id FROM app.t WHERE id = 100');
+      const visible = await server.query<unknown[]>('SELECT id FROM app.w WHERE id = 100');
       expect(visible).toHaveLength(0);
       expect(committed).toBe(false);
 
@@ -226,7 +266,6 @@ describe('binlog capture from a semi-sync MariaDB 10.11', () => {
     const capture = newCapture(server, { startAfter: parsedStart.value });
     await capture.start();
     try {
-      await server.query('CREATE TABLE app.k (id INT PRIMARY KEY)');
       const received: string[] = [];
       let consumerError: unknown;
       void (async () => {
@@ -330,6 +369,77 @@ describe('binlog capture from a semi-sync MariaDB 10.11', () => {
     expect(failure).toBeInstanceOf(CaptureConfigError);
     expect(String(failure)).toMatch(/purged/);
     await stale.stop();
+  });
+
+  test('a transaction above transactionBytesMax is spilled to disk and handed out with identical bytes', async () => {
+    const spillDir = await mkdtemp(join(tmpdir(), 'wolfscale-spill-'));
+    const capture = newCapture(server, { transactionBytesMax: 64 * 1024, spillDir });
+    await capture.start();
+    try {
+      const writer = await server.connect();
+      // Semi-sync: each commit waits for the acknowledgement, so consume while it runs.
+      const created = writer.query('CREATE TABLE app.big (id INT PRIMARY KEY, b LONGTEXT)');
+      capture.acknowledge(await capture.next());
+      await created;
+      const insert = writer.query(
+        "INSERT INTO app.big VALUES (1, REPEAT('x', 300000)), (2, REPEAT('y', 300000))",
+      );
+      const transaction = await capture.next();
+      capture.acknowledge(transaction);
+      await insert;
+      await writer.end();
+      expect(transaction.events.kind).toBe('spilled');
+      expect(transaction.eventBytes).toBeGreaterThan(600_000);
+      const groups = await binlogGroups(server);
+      expect((await eventBytes(transaction)).equals(groups.get(transaction.gtidText)!)).toBe(true);
+      await releaseTransaction(transaction);
+      expect(await readdir(spillDir)).toEqual([]);
+    } finally {
+      await capture.stop();
+      await rm(spillDir, { recursive: true, force: true });
+    }
+  });
+
+  test('the capture logs in as an ed25519 account and over TLS', async () => {
+    await server.query("INSTALL SONAME 'auth_ed25519'").catch(() => undefined);
+    await server.query("CREATE USER 'edwolf'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('edpw')");
+    await server.query("GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'edwolf'@'%'");
+    const [account] = await server.query<Array<{ key: string }>>(
+      "SELECT authentication_string AS `key` FROM mysql.user WHERE user = 'edwolf'",
+    );
+    expect(Buffer.from(account!.key, 'base64').equals(ed25519PublicKeyFromPassword('edpw'))).toBe(true);
+
+    const capture = newCapture(server, {
+      user: 'edwolf',
+      password: 'edpw',
+      tls: { rejectUnauthorized: false },
+    });
+    await capture.start();
+    try {
+      const inserted = server.query('INSERT INTO app.k VALUES (2000)');
+      const transaction = await capture.next();
+      capture.acknowledge(transaction);
+      await inserted;
+      expect(transaction.gtidText).toMatch(/^0-1-\d+$/);
+    } finally {
+      await capture.stop();
+    }
+
+    const client = await MysqlClient.connect({
+      host: '127.0.0.1',
+      port: server.port,
+      user: 'edwolf',
+      password: 'edpw',
+      tls: { rejectUnauthorized: false },
+      connectTimeoutMs: 5000,
+      logger,
+    });
+    try {
+      const row = await client.queryRow("SHOW SESSION STATUS LIKE 'Ssl_cipher'");
+      expect(row['Value']).toMatch(/^TLS_|^ECDHE|^AES/);
+    } finally {
+      client.close();
+    }
   });
 
   test('the binlog disabled is reported with what to do', async () => {
