@@ -94,9 +94,9 @@ interface Inflight {
  * - `applied` names only transactions whose COMMIT has returned OK; the outcome promise of a
  *   transaction resolves `applied` after that and not before.
  * - The first error stops the applier for good (`status().kind === 'failed'`, with the
- *   statement, GTID and MariaDB's message); nothing after it is committed — the guard statement
- *   of every later transaction fails because the failed one never set `@wolfscale_applied` —
- *   and nothing is skipped. Open a new applier to resume.
+ *   statement, GTID and MariaDB's message); nothing after it is committed — every later query
+ *   starts with a statement that fails once any statement on the session has failed (see
+ *   `guardStatement`) — and nothing is skipped. Open a new applier to resume.
  * - Submissions must not overlap: await each `submit` before the next.
  */
 export class Applier {
@@ -111,7 +111,6 @@ export class Applier {
   #submitted: GtidPosition;
   #inflight: Inflight[] = [];
   #inflightBytes = 0;
-  #lastSent: Gtid | undefined;
   #formatDescription: Uint8Array | undefined;
   #decodeContext: { readonly formatDescription: Buffer; readonly context: BinlogDecodeContext } | undefined;
   #failure: ApplyError | undefined;
@@ -162,7 +161,7 @@ export class Applier {
       // must be off or later statements would be re-encoded.
       await connection.query("SET SESSION session_track_system_variables=''");
       // As in mariadb-binlog output: the session replays events the way a replica does.
-      await connection.query(`SET @@session.pseudo_slave_mode=1, @wolfscale_applied=''`);
+      await connection.query('SET @@session.pseudo_slave_mode=1');
       const rows = (await connection.query(
         'SELECT @@GLOBAL.gtid_binlog_pos AS pos, @@GLOBAL.gtid_strict_mode AS strict, @@GLOBAL.max_allowed_packet AS packet',
       )) as Array<{ pos: string; strict: unknown; packet: unknown }>;
@@ -246,14 +245,12 @@ export class Applier {
         ),
       };
     const plan = planned.value;
-    const previous = this.#lastSent;
-    this.#lastSent = gtid;
     this.#submitted = positionWith(this.#submitted, gtid);
     const formatDescription = this.#formatDescriptionPending(transaction.formatDescription);
     await this.#waitForRoom(plan.bytes);
     if (this.#failure !== undefined)
       return { committed: Promise.resolve({ kind: 'failed', gtid, error: this.#failure }) };
-    return { committed: this.#send(plan, previous, formatDescription) };
+    return { committed: this.#send(plan, formatDescription) };
   }
 
   /** The FORMAT_DESCRIPTION statement when this transaction's differs from the session's. */
@@ -292,12 +289,8 @@ export class Applier {
    * anything before it failed (see `planQueries`), so what is queued behind a failure never
    * commits. The outcome is the first failing query's error, or applied when all succeeded.
    */
-  #send(
-    plan: TransactionPlan,
-    previous: Gtid | undefined,
-    formatDescription: string | undefined,
-  ): Promise<ApplyOutcome> {
-    const queries = planQueries(plan, previous, formatDescription);
+  #send(plan: TransactionPlan, formatDescription: string | undefined): Promise<ApplyOutcome> {
+    const queries = planQueries(plan, formatDescription);
     const results = queries.map((sql, index) =>
       this.#connection.query(sql).then(
         () => undefined,

@@ -36,8 +36,8 @@ export interface PlanStatement {
 /**
  * How one captured transaction is executed on the target: `BEGIN` unless it is a standalone
  * statement, then its events as statements, ending with `COMMIT` (or the logged COMMIT/ROLLBACK,
- * or the standalone statement itself). The applier wraps it in a guard (`guardStatement`), a
- * check before every query (`previousStatementSucceeded`) and `appliedStatement` after it.
+ * or the standalone statement itself). The applier sends it as queries (`planQueries`) that
+ * start with a guard (`guardStatement`) or a check (`previousStatementSucceeded`).
  */
 export interface TransactionPlan {
   readonly gtid: Gtid;
@@ -70,9 +70,6 @@ export interface PlanOptions {
   readonly statementBytesMax: number;
 }
 
-/** The user variable each applier session sets after every COMMIT to the GTID it committed. */
-export const appliedVariable = '@wolfscale_applied';
-
 /**
  * Starts every query after the first of a transaction: fails (error 1231, naming
  * WOLFSCALE_PREVIOUS_STATEMENT_FAILED) when any earlier statement on the session failed, so that
@@ -85,53 +82,44 @@ export const previousStatementSucceeded =
   "SET @@session.sql_mode=IF(@@error_count=0, @@session.sql_mode, 'WOLFSCALE_PREVIOUS_STATEMENT_FAILED')";
 
 /**
- * Starts the first query of every transaction. It sets the GTID (domain, server id, sequence
- * number), the source's commit time and skip_parallel_replication for the transaction, and it
- * fails unless the transaction sent before it on the session committed:
- * - unless `@wolfscale_applied` holds the previous transaction's GTID (only that transaction's
- *   last statement, after its COMMIT, sets it) and no statement has failed, `sql_mode` gets an
- *   invalid value (error 1231, naming WOLFSCALE_PREVIOUS_TRANSACTION_NOT_COMMITTED);
+ * Starts the first query of every transaction: sets the GTID (domain, server id, sequence
+ * number), the source's commit time and skip_parallel_replication for the transaction, and fails
+ * unless every statement before it on the session succeeded — which includes the previous
+ * transaction's COMMIT, so a transaction is only ever applied right after its predecessor
+ * committed:
+ * - `@@error_count` is above zero after any failure (see `previousStatementSucceeded`), and then
+ *   `sql_mode` gets an invalid value (error 1231, naming
+ *   WOLFSCALE_PREVIOUS_TRANSACTION_NOT_COMMITTED);
  * - MariaDB refuses to change gtid_domain_id or gtid_seq_no inside an open transaction
  *   (error 1953), so a transaction left open by a failure is never committed by the next one.
  */
-export function guardStatement(plan: TransactionPlan, previous: Gtid | undefined): string {
-  const expected = previous === undefined ? "''" : `'${formatGtid(previous)}'`;
+export function guardStatement(plan: TransactionPlan): string {
   return (
-    `SET @@session.sql_mode=IF(${appliedVariable} <=> ${expected} AND @@error_count=0, @@session.sql_mode, 'WOLFSCALE_PREVIOUS_TRANSACTION_NOT_COMMITTED'), ` +
+    "SET @@session.sql_mode=IF(@@error_count=0, @@session.sql_mode, 'WOLFSCALE_PREVIOUS_TRANSACTION_NOT_COMMITTED'), " +
     `@@session.gtid_domain_id=${plan.gtid.domainId}, @@session.server_id=${plan.gtid.serverId}, ` +
     `@@session.gtid_seq_no=${plan.gtid.sequenceNumber}, TIMESTAMP=${plan.timestampSeconds}, ` +
     `@@session.skip_parallel_replication=${plan.skipParallelReplication ? 1 : 0}`
   );
 }
 
-/** The statement after COMMIT that lets the next transaction's guard pass. */
-export function appliedStatement(gtid: Gtid): string {
-  return `SET ${appliedVariable}='${formatGtid(gtid)}'`;
-}
-
 /**
- * The multi-statement queries that apply `plan` after `previous`: the guard opens the first,
+ * The multi-statement queries that apply `plan`: the guard opens the first,
  * `previousStatementSucceeded` every other; a statement that `endsQuery` closes its query.
  * `formatDescription`, when given, is sent first (a new session, or a new source stream).
  */
-export function planQueries(
-  plan: TransactionPlan,
-  previous: Gtid | undefined,
-  formatDescription: string | undefined,
-): string[] {
+export function planQueries(plan: TransactionPlan, formatDescription: string | undefined): string[] {
   const queries: string[] = [];
   if (formatDescription !== undefined) queries.push(`${previousStatementSucceeded};${formatDescription}`);
-  let current: string[] = [guardStatement(plan, previous)];
-  const add = (statement: PlanStatement): void => {
+  let current: string[] = [guardStatement(plan)];
+  for (const statement of plan.statements) {
     if (current.length === 0) current.push(previousStatementSucceeded);
     current.push(statement.sql);
     if (statement.endsQuery) {
       queries.push(current.join(';'));
       current = [];
     }
-  };
-  for (const statement of plan.statements) add(statement);
-  add({ sql: appliedStatement(plan.gtid), endsQuery: true });
+  }
+  if (current.length > 0) queries.push(current.join(';'));
   return queries;
 }
 

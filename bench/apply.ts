@@ -1,0 +1,226 @@
+/**
+ * How fast the applier replays a source's binlog on a target, next to MariaDB's own replication
+ * applying the same binlog in the same run.
+ *
+ * Three servers: a source, a target for the WolfScale applier, and a native replica
+ * (`CHANGE MASTER TO ... MASTER_USE_GTID=slave_pos`). Target and replica run with durable
+ * settings (sync_binlog=1, innodb_flush_log_at_trx_commit=1), as a follower would. The source
+ * writes three phases, each into its own binlog file: schema, small transactions (one row each,
+ * from several connections, so the binlog has group commits) and medium transactions (100 rows
+ * each). Each phase is timed separately on both sides: the applier from its first submission to
+ * its last commit; the replica's SQL thread, started once its relay log holds everything, from
+ * the end of the previous phase to the end of the phase (`MASTER_GTID_WAIT` returning).
+ *
+ * Prints one JSON line last. Environment: SMALL_TX (default 5000), MEDIUM_TX (default 300),
+ * WRITERS (default 8), DURABLE (default 1).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Connection } from 'mariadb';
+import pino from 'pino';
+import { Applier, type ApplyOutcome } from '../src/apply/applier.js';
+import type { ApplierTransaction } from '../src/apply/applier-transaction.js';
+import { readBinlogTransactions } from '../src/apply/binlog-file-transactions.js';
+import { formatGtid } from '../src/protocol/gtid.js';
+import { type MariaDbServer, MariaDbSet } from '../src/testing/mariadb-harness.js';
+
+const smallTransactions = Number(process.env['SMALL_TX'] ?? 5000);
+const mediumTransactions = Number(process.env['MEDIUM_TX'] ?? 300);
+const mediumRows = 100;
+const writers = Number(process.env['WRITERS'] ?? 8);
+const durable = (process.env['DURABLE'] ?? '1') === '1';
+const waitTimeoutS = 600;
+
+const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
+
+function progress(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+async function binlogFiles(server: MariaDbServer): Promise<string[]> {
+  const index = await readFile(join(server.dataDir, 'binlog.index'), 'utf8');
+  return index
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => (line.startsWith('/') ? line : join(server.dataDir, line.replace(/^\.\//, ''))));
+}
+
+/** Runs `work(connection, i)` for i in [0, count) on `writers` connections. */
+async function concurrently(
+  server: MariaDbServer,
+  count: number,
+  work: (connection: Connection, i: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: writers }, async () => {
+      const connection = await server.connect();
+      try {
+        for (let i = next++; i < count; i = next++) await work(connection, i);
+      } finally {
+        await connection.end();
+      }
+    }),
+  );
+}
+
+/** Writes the three phases on the source; returns the binlog file of each phase. */
+async function writeSource(
+  source: MariaDbServer,
+): Promise<{ schema: string; small: string; medium: string }> {
+  const files = async (): Promise<string> => {
+    await source.query('FLUSH BINARY LOGS');
+    const all = await binlogFiles(source);
+    const closed = all.at(-2);
+    if (closed === undefined) throw new Error('no closed binlog file');
+    return closed;
+  };
+  await source.query('CREATE DATABASE bench');
+  await source.query(
+    "CREATE TABLE bench.small (id INT AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL DEFAULT '', KEY (k))",
+  );
+  await source.query(
+    "CREATE TABLE bench.medium (id INT AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL DEFAULT '', KEY (k))",
+  );
+  const schema = await files();
+  progress(`source: ${smallTransactions} small transactions from ${writers} connections`);
+  await concurrently(source, smallTransactions, async (connection, i) => {
+    await connection.query('INSERT INTO bench.small (k, c, pad) VALUES (?, UUID(), ?)', [i, `pad-${i}`]);
+  });
+  const small = await files();
+  progress(`source: ${mediumTransactions} transactions of ${mediumRows} rows`);
+  const values = Array.from({ length: mediumRows }, (_, r) => `(${r}, UUID(), 'medium-pad')`).join(',');
+  await concurrently(source, mediumTransactions, async (connection) => {
+    await connection.query(`INSERT INTO bench.medium (k, c, pad) VALUES ${values}`);
+  });
+  const medium = await files();
+  return { schema, small, medium };
+}
+
+async function applyTimed(applier: Applier, transactions: readonly ApplierTransaction[]): Promise<number> {
+  const started = performance.now();
+  const pending: Promise<ApplyOutcome>[] = [];
+  for (const transaction of transactions) pending.push((await applier.submit(transaction)).committed);
+  const outcomes = await Promise.all(pending);
+  const elapsedMs = performance.now() - started;
+  const failed = outcomes.find((outcome) => outcome.kind !== 'applied');
+  if (failed !== undefined)
+    throw new Error(`apply did not succeed: ${JSON.stringify(failed, bigintReplacer)}`);
+  return elapsedMs;
+}
+
+/** Milliseconds until the replica's SQL thread has applied `until` (MASTER_GTID_WAIT returns). */
+async function nativeReached(
+  replica: Connection,
+  until: ApplierTransaction,
+  started: number,
+): Promise<number> {
+  const position = formatGtid(until.gtid);
+  const [row] = (await replica.query(
+    `SELECT MASTER_GTID_WAIT('${position}', ${waitTimeoutS}) AS waited`,
+  )) as Array<{
+    waited: unknown;
+  }>;
+  if (Number(row?.waited) !== 0) throw new Error(`the native replica did not reach ${position}`);
+  return performance.now() - started;
+}
+
+function bigintReplacer(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? String(value) : value;
+}
+
+function last<T>(items: readonly T[]): T {
+  const item = items.at(-1);
+  if (item === undefined) throw new Error('empty phase');
+  return item;
+}
+
+const sourceSet = await MariaDbSet.start({ count: 1, serverIdBase: 1 });
+// log_slave_updates: the native replica writes its binlog too, as a follower must (its GTID state).
+const followers = await MariaDbSet.start({
+  count: 2,
+  serverIdBase: 2,
+  durable,
+  extraArgs: ['--log-slave-updates=ON'],
+});
+try {
+  const source = sourceSet.servers[0]!;
+  const [target, native] = followers.servers as [MariaDbServer, MariaDbServer];
+  const files = await writeSource(source);
+  const [schemaTx, smallTx, mediumTx] = await Promise.all([
+    readBinlogTransactions([files.schema]),
+    readBinlogTransactions([files.small]),
+    readBinlogTransactions([files.medium]),
+  ]);
+  const groups = new Set(smallTx.map((tx) => formatGtid(tx.gtid))).size;
+  progress(
+    `binlog: ${schemaTx.length} schema, ${smallTx.length} small, ${mediumTx.length} medium transactions (${groups})`,
+  );
+
+  // The native replica fetches everything first, so its timing covers applying only.
+  const replica = await native.connect();
+  await replica.query(
+    `CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${source.port}, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos`,
+  );
+  await replica.query('START SLAVE IO_THREAD');
+  const end = formatGtid(last(mediumTx).gtid);
+  for (;;) {
+    const [status] = (await replica.query('SHOW SLAVE STATUS')) as Array<Record<string, unknown>>;
+    if (String(status?.['Gtid_IO_Pos'] ?? '').includes(end)) break;
+    if (status?.['Last_IO_Error']) throw new Error(`native replica: ${String(status['Last_IO_Error'])}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  // One SQL-thread run over all phases; a phase's time is between its predecessor's end and its own.
+  const nativeStarted = performance.now();
+  await replica.query('START SLAVE SQL_THREAD');
+  const schemaDoneMs = await nativeReached(replica, last(schemaTx), nativeStarted);
+  const smallDoneMs = await nativeReached(replica, last(smallTx), nativeStarted);
+  const mediumDoneMs = await nativeReached(replica, last(mediumTx), nativeStarted);
+  const nativeSmallMs = smallDoneMs - schemaDoneMs;
+  const nativeMediumMs = mediumDoneMs - smallDoneMs;
+  await replica.end();
+  progress(`native: small ${nativeSmallMs.toFixed(0)} ms, medium ${nativeMediumMs.toFixed(0)} ms`);
+
+  const applier = await Applier.open({ target: target.connectOptions(), logger });
+  await applyTimed(applier, schemaTx);
+  const smallMs = await applyTimed(applier, smallTx);
+  const mediumMs = await applyTimed(applier, mediumTx);
+  await applier.close();
+  progress(`wolfscale: small ${smallMs.toFixed(0)} ms, medium ${mediumMs.toFixed(0)} ms`);
+
+  for (const [name, server] of [
+    ['wolfscale target', target],
+    ['native replica', native],
+  ] as const) {
+    const rows = await server.query<Array<{ Variable_name: string; Value: string }>>(
+      "SHOW GLOBAL STATUS WHERE Variable_name IN ('Binlog_commits', 'Binlog_group_commits', 'Innodb_os_log_fsyncs', 'Innodb_data_fsyncs')",
+    );
+    progress(`${name}: ${rows.map((row) => `${row.Variable_name}=${row.Value}`).join(' ')}`);
+  }
+  const perSecond = (count: number, ms: number): number => Math.round((count * 1000) / ms);
+  const small = perSecond(smallTx.length, smallMs);
+  const nativeSmall = perSecond(smallTx.length, nativeSmallMs);
+  const mediumRowsPerS = perSecond(mediumTx.length * mediumRows, mediumMs);
+  const nativeMediumRowsPerS = perSecond(mediumTx.length * mediumRows, nativeMediumMs);
+  const result = {
+    bench: 'apply',
+    durable,
+    small_tx: smallTx.length,
+    medium_tx: mediumTx.length,
+    small_tx_per_s: small,
+    medium_rows_per_s: mediumRowsPerS,
+    native_small_tx_per_s: nativeSmall,
+    native_medium_rows_per_s: nativeMediumRowsPerS,
+    ratio_vs_native_small: Number((small / nativeSmall).toFixed(2)),
+    ratio_vs_native_medium: Number((mediumRowsPerS / nativeMediumRowsPerS).toFixed(2)),
+    lag_after_load_ms: null,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+} catch (error) {
+  for (const server of [...sourceSet.servers, ...followers.servers]) {
+    progress(`server ${server.serverId} error log:\n${(await server.errorLogTail()).slice(-1500)}`);
+  }
+  throw error;
+} finally {
+  await Promise.all([sourceSet.destroy(), followers.destroy()]);
+}
