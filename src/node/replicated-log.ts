@@ -195,6 +195,21 @@ export class ReplicatedLog {
     return this.#transport.port;
   }
 
+  /** What peer `nodeId` advertised in its handshake (API URL, proxy address). */
+  peerMeta(nodeId: string): Readonly<Record<string, string>> | undefined {
+    return this.#transport.peerMeta(nodeId);
+  }
+
+  /** Peers this node has an authenticated connection to. */
+  connectedPeers(): string[] {
+    return this.#transport.connectedPeers();
+  }
+
+  /** First entry still in this node's WAL. */
+  firstIndex(): number {
+    return this.#wal.firstIndex();
+  }
+
   get commitIndex(): number {
     return this.#commitIndex;
   }

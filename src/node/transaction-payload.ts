@@ -176,6 +176,17 @@ export class TransactionReassembler {
     return { kind: 'complete', transaction: deserialise(body), firstIndex };
   }
 
+  /**
+   * Drops an incomplete run: called when a non-transaction entry follows it, which proves its
+   * leader never appended the rest. Returns the dropped index range, if any.
+   */
+  abandon(): { readonly fromIndex: number; readonly toIndex: number } | undefined {
+    if (this.#parts.length === 0) return undefined;
+    const dropped = { fromIndex: this.#firstIndex, toIndex: this.#lastIndex };
+    this.#reset();
+    return dropped;
+  }
+
   #reset(): void {
     this.#parts = [];
     this.#expectedBytes = 0;

@@ -1,0 +1,221 @@
+import type { Logger } from 'pino';
+import { Applier, type ApplierTarget, type ApplyError, type ApplyOutcome } from '../apply/applier.js';
+import { formatGtid } from '../protocol/gtid.js';
+import type { LogEntry } from '../wal/entry.js';
+import type { ReplicatedLog } from './replicated-log.js';
+import { TransactionReassembler } from './transaction-payload.js';
+
+/**
+ * Applies committed entries to the local MariaDB, in index order, on every node.
+ *
+ * - Entries of a term this node led are its own captures, already in its MariaDB: they count as
+ *   applied without being executed (`isOwnTerm`). After a restart the applier's opening GTID
+ *   position covers them instead.
+ * - `appliedIndex` only grows, and only past entries whose COMMIT returned (or that needed none).
+ * - An apply error stops the loop for good with the error (statement, GTID, MariaDB's message):
+ *   nothing after it is applied, nothing is skipped. The node reports it and is not eligible to
+ *   lead. A MariaDB that cannot be reached is retried with backoff instead.
+ */
+export interface ApplyLoopOptions {
+  readonly log: ReplicatedLog;
+  readonly target: ApplierTarget;
+  readonly logger: Logger;
+  readonly isOwnTerm: (term: number) => boolean;
+  /** Payload bytes read from the WAL per batch. Default 8 MiB. */
+  readonly readBytesMax?: number;
+}
+
+export type ApplyLoopStatus =
+  | { readonly kind: 'running'; readonly appliedIndex: number }
+  | { readonly kind: 'failed'; readonly appliedIndex: number; readonly error: ApplyError };
+
+const reconnectDelayMsMax = 5000;
+const idleRecheckMs = 1000;
+
+export class ApplyLoop {
+  readonly #options: ApplyLoopOptions;
+  readonly #logger: Logger;
+  readonly #reassembler = new TransactionReassembler();
+  #applier: Applier | undefined;
+  #appliedIndex: number;
+  /** Next index to read from the WAL. */
+  #nextIndex: number;
+  /** Settles in index order: each link waits for its entry's outcome, then advances appliedIndex. */
+  #tail: Promise<void> = Promise.resolve();
+  #failure: ApplyError | undefined;
+  #stopped = false;
+  #wake: (() => void) | undefined;
+  readonly #appliedWaiters = new Set<{ index: number; resolve: () => void }>();
+  #running: Promise<void> | undefined;
+
+  constructor(options: ApplyLoopOptions) {
+    this.#options = options;
+    this.#logger = options.logger;
+    this.#nextIndex = options.log.firstIndex();
+    this.#appliedIndex = this.#nextIndex - 1;
+    options.log.onCommit(() => this.#wake?.());
+  }
+
+  get appliedIndex(): number {
+    return this.#appliedIndex;
+  }
+
+  status(): ApplyLoopStatus {
+    return this.#failure === undefined
+      ? { kind: 'running', appliedIndex: this.#appliedIndex }
+      : { kind: 'failed', appliedIndex: this.#appliedIndex, error: this.#failure };
+  }
+
+  start(): void {
+    this.#running ??= this.#run().catch((error: Error) => {
+      this.#logger.fatal({ err: error }, 'apply loop crashed');
+      this.#failure = { code: 'APPLY_FAILED', message: `apply loop crashed: ${error.message}` };
+    });
+  }
+
+  /** Resolves once every entry up to `index` is applied; rejects if applying stopped for good. */
+  async waitApplied(index: number, signal?: AbortSignal): Promise<void> {
+    if (this.#appliedIndex >= index) return;
+    if (this.#failure !== undefined) throw new Error(this.#failure.message);
+    await new Promise<void>((resolve, reject) => {
+      const waiter = { index, resolve };
+      this.#appliedWaiters.add(waiter);
+      signal?.addEventListener('abort', () => {
+        this.#appliedWaiters.delete(waiter);
+        reject(new Error('aborted'));
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#wake?.();
+    await this.#running;
+    await this.#tail;
+    await this.#applier?.close();
+    this.#applier = undefined;
+  }
+
+  async #run(): Promise<void> {
+    let reconnectDelayMs = 100;
+    while (!this.#stopped && this.#failure === undefined) {
+      const log = this.#options.log;
+      await this.#reopenIfDisconnected();
+      if (this.#nextIndex > log.commitIndex) {
+        // Woken by a commit; the timer also lets an idle node notice a lost connection.
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, idleRecheckMs);
+          this.#wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#wake = undefined;
+        continue;
+      }
+      if (this.#applier === undefined) {
+        try {
+          this.#applier = await Applier.open({ target: this.#options.target, logger: this.#logger });
+          reconnectDelayMs = 100;
+        } catch (error) {
+          this.#logger.warn(
+            { err: error, retryInMs: reconnectDelayMs },
+            'cannot reach the local MariaDB to apply committed entries; retrying',
+          );
+          await new Promise((resolve) => setTimeout(resolve, reconnectDelayMs));
+          reconnectDelayMs = Math.min(reconnectDelayMs * 2, reconnectDelayMsMax);
+          continue;
+        }
+      }
+      const entries = await log.read(
+        this.#nextIndex,
+        log.commitIndex,
+        this.#options.readBytesMax ?? 8 * 1024 * 1024,
+      );
+      for (const entry of entries) {
+        if (this.#stopped || this.#failure !== undefined) break;
+        await this.#submit(entry, this.#applier);
+        this.#nextIndex = entry.index + 1;
+      }
+    }
+  }
+
+  /** The applier lost its connection: drop it, and re-read from the last applied entry. */
+  async #reopenIfDisconnected(): Promise<void> {
+    const applier = this.#applier;
+    if (applier === undefined) return;
+    const status = applier.status();
+    if (status.kind !== 'failed' || status.error.code !== 'TARGET_UNAVAILABLE') return;
+    await this.#tail;
+    applier.destroy();
+    this.#applier = undefined;
+    this.#nextIndex = this.#appliedIndex + 1;
+    this.#reassembler.abandon();
+    this.#logger.warn(
+      { appliedIndex: this.#appliedIndex },
+      'lost the connection to the local MariaDB while applying; reconnecting',
+    );
+  }
+
+  async #submit(entry: LogEntry, applier: Applier): Promise<void> {
+    if (entry.kind !== 'transaction' || this.#options.isOwnTerm(entry.term)) {
+      const dropped = this.#reassembler.abandon();
+      if (dropped !== undefined) this.#logDiscarded(dropped);
+      this.#settle(entry.index, undefined);
+      return;
+    }
+    const step = this.#reassembler.push(entry.index, entry.payload);
+    if (!step.ok) {
+      this.#failure = {
+        code: 'APPLY_FAILED',
+        message: `WAL entry ${entry.index} is not a valid transaction chunk (${step.error.message}); this node's WAL is damaged: migrate it from a healthy node (wolfctl migrate)`,
+      };
+      this.#logger.error({ index: entry.index }, this.#failure.message);
+      return;
+    }
+    let current = step.value;
+    if (current.kind === 'discarded') {
+      this.#logDiscarded(current);
+      current = current.next;
+    }
+    if (current.kind !== 'complete') {
+      this.#settle(entry.index, undefined);
+      return;
+    }
+    const { committed } = await applier.submit(current.transaction);
+    this.#settle(entry.index, committed);
+  }
+
+  #settle(index: number, outcome: Promise<ApplyOutcome> | undefined): void {
+    this.#tail = this.#tail.then(async () => {
+      if (outcome !== undefined) {
+        const result = await outcome;
+        if (result.kind === 'failed') {
+          if (result.error.code !== 'TARGET_UNAVAILABLE' && this.#failure === undefined) {
+            this.#failure = result.error;
+            this.#logger.error(
+              { index, gtid: formatGtid(result.gtid), error: result.error },
+              'applying a committed transaction failed: this node stops applying until the cause is fixed',
+            );
+          }
+          return;
+        }
+      }
+      if (this.#failure !== undefined || index <= this.#appliedIndex) return;
+      this.#appliedIndex = index;
+      for (const waiter of this.#appliedWaiters) {
+        if (waiter.index <= index) {
+          this.#appliedWaiters.delete(waiter);
+          waiter.resolve();
+        }
+      }
+    });
+  }
+
+  #logDiscarded(range: { readonly fromIndex: number; readonly toIndex: number }): void {
+    this.#logger.warn(
+      range,
+      'dropped the chunks of a transaction whose leader failed before appending the rest (it was never acknowledged)',
+    );
+  }
+}

@@ -1,0 +1,202 @@
+import type { Logger } from 'pino';
+import { BinlogCapture, type BinlogCaptureOptions } from '../capture/binlog-capture.js';
+import type { RoleChangedCommand } from '../consensus/index.js';
+import type { MariaDbAdmin } from '../mariadb/mariadb-admin.js';
+import type { ApplyLoop } from './apply-loop.js';
+import { CaptureLoop } from './capture-loop.js';
+import type { ReplicatedLog } from './replicated-log.js';
+
+/**
+ * Puts the local MariaDB in the role the engine decided, one transition at a time.
+ *
+ * Leader of term T (each step re-checks that T is still current, else gives up):
+ *  1. wait until this term's no-op is committed and applied locally (everything before it is);
+ *  2. enable semi-sync master (AFTER_SYNC, never times out);
+ *  3. start the capture from the local `@@gtid_binlog_pos`, wait until MariaDB counts it as a
+ *     semi-sync client;
+ *  4. `read_only=OFF`.
+ * Any other role: `read_only=ON` first, then stop the capture. Semi-sync master stays enabled, so
+ * commits still waiting for an acknowledgement stay blocked and never reach a client as OK.
+ *
+ * Errors in a step are logged and retried with backoff while the role lasts; MariaDB stays
+ * read-only meanwhile, so nothing commits unacknowledged.
+ */
+export interface LeadershipOptions {
+  readonly log: ReplicatedLog;
+  readonly admin: MariaDbAdmin;
+  readonly applyLoop: ApplyLoop;
+  readonly logger: Logger;
+  readonly capture: Omit<BinlogCaptureOptions, 'logger' | 'startAfter'>;
+  readonly onCommitted?: (gtid: string, index: number, latencyMs: number) => void;
+  /** How long to wait for MariaDB to count the capture as a semi-sync client. Default 10 s. */
+  readonly semiSyncClientWaitMs?: number;
+}
+
+export type LeadershipState =
+  | { readonly kind: 'follower' }
+  | { readonly kind: 'opening'; readonly term: number; readonly step: string }
+  | { readonly kind: 'writable'; readonly term: number }
+  | { readonly kind: 'failed'; readonly term: number; readonly reason: string };
+
+const retryDelayMsMax = 2000;
+
+export class Leadership {
+  readonly #options: LeadershipOptions;
+  readonly #logger: Logger;
+  /** Terms in which this node led: their entries are its own captures (see ApplyLoop). */
+  readonly ledTerms = new Set<number>();
+  #chain: Promise<void> = Promise.resolve();
+  #current: RoleChangedCommand | undefined;
+  #captureLoop: CaptureLoop | undefined;
+  #state: LeadershipState = { kind: 'follower' };
+  #abort = new AbortController();
+
+  constructor(options: LeadershipOptions) {
+    this.#options = options;
+    this.#logger = options.logger;
+  }
+
+  get state(): LeadershipState {
+    return this.#state;
+  }
+
+  /** Takes a role change from the engine; transitions run in order. */
+  handle(change: RoleChangedCommand): void {
+    if (change.role === 'LEADER') this.ledTerms.add(change.term);
+    this.#current = change;
+    this.#abort.abort();
+    this.#abort = new AbortController();
+    const signal = this.#abort.signal;
+    this.#chain = this.#chain
+      .then(() => (change.role === 'LEADER' ? this.#lead(change.term, signal) : this.#follow()))
+      .catch((error: Error) => this.#logger.error({ err: error }, 'role transition failed'));
+  }
+
+  /** Steps down locally (read-only, no capture): for shutdown. */
+  async close(): Promise<void> {
+    this.#current = undefined;
+    this.#abort.abort();
+    await this.#chain;
+    await this.#follow();
+  }
+
+  #stillLeading(term: number): boolean {
+    return this.#current?.role === 'LEADER' && this.#current.term === term;
+  }
+
+  async #follow(): Promise<void> {
+    const { admin } = this.#options;
+    await this.#retry('set read_only=ON', undefined, () => admin.setReadOnly(true));
+    this.#state = { kind: 'follower' };
+    const loop = this.#captureLoop;
+    this.#captureLoop = undefined;
+    if (loop !== undefined)
+      this.#logger.info({ reason: await loop.stop('this node no longer leads') }, 'capture stopped');
+    // Semi-sync master stays enabled on purpose: disabling it would release commits that are
+    // blocked waiting for an acknowledgement, and their clients would get OK for transactions no
+    // quorum holds. Blocked, they never reach a client; a follower's own applied transactions do
+    // not wait (no semi-sync replica is connected to it).
+  }
+
+  async #lead(term: number, signal: AbortSignal): Promise<void> {
+    const { log, admin, applyLoop } = this.#options;
+    const step = (name: string): boolean => {
+      if (!this.#stillLeading(term)) return false;
+      this.#state = { kind: 'opening', term, step: name };
+      this.#logger.info({ term, step: name }, 'opening this node for writes');
+      return true;
+    };
+    // The engine appended this term's no-op when it became leader: it is the last entry now.
+    const noopIndex = log.status().lastLogId.index;
+    if (!step(`apply everything up to this term's first entry (${noopIndex})`)) return;
+    await this.#waitFor(() => log.commitIndex >= noopIndex, signal);
+    try {
+      await applyLoop.waitApplied(noopIndex, signal);
+    } catch (error) {
+      this.#state = { kind: 'failed', term, reason: (error as Error).message };
+      this.#logger.error(
+        { term, reason: (error as Error).message },
+        'cannot open for writes: applying failed',
+      );
+      return;
+    }
+    if (!step('enable semi-sync master')) return;
+    if (!(await this.#retry('enable semi-sync master', term, () => admin.enableSemiSyncMaster()))) return;
+    if (!step('start the capture')) return;
+    const capture = new BinlogCapture({
+      ...this.#options.capture,
+      logger: this.#logger.child({ component: 'capture' }),
+    });
+    const started = await this.#retry('start the capture', term, async () => {
+      await capture.start();
+    });
+    if (!started) {
+      await capture.stop();
+      return;
+    }
+    const loop = new CaptureLoop({
+      capture,
+      log,
+      logger: this.#logger,
+      ...(this.#options.onCommitted === undefined ? {} : { onCommitted: this.#options.onCommitted }),
+    });
+    this.#captureLoop = loop;
+    void loop.done.then((reason) => {
+      if (this.#captureLoop === loop && this.#stillLeading(term)) {
+        this.#logger.error(
+          { term, reason },
+          'the capture stopped while this node leads: handing leadership over',
+        );
+        log.transferLeadership(null);
+      }
+    });
+    if (!step('wait for the capture to be a semi-sync client')) return;
+    const waitMs = this.#options.semiSyncClientWaitMs ?? 10_000;
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const state = await admin.semiSyncMasterState().catch(() => undefined);
+      if (state !== undefined && state.clients >= 1 && state.active) break;
+      if (!this.#stillLeading(term)) return;
+      if (Date.now() > deadline) {
+        this.#state = {
+          kind: 'failed',
+          term,
+          reason: `the capture did not register as a semi-sync client within ${waitMs} ms`,
+        };
+        this.#logger.error({ term }, this.#state.reason);
+        log.transferLeadership(null);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    if (!step('set read_only=OFF')) return;
+    if (!(await this.#retry('set read_only=OFF', term, () => admin.setReadOnly(false)))) return;
+    if (!this.#stillLeading(term)) {
+      await admin.setReadOnly(true);
+      return;
+    }
+    this.#state = { kind: 'writable', term };
+    this.#logger.info({ term }, 'this node leads and its MariaDB accepts writes');
+  }
+
+  async #waitFor(condition: () => boolean, signal: AbortSignal): Promise<void> {
+    while (!condition() && !signal.aborted) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+
+  /** Retries `action` with backoff while `term` is led (or forever when term is undefined); false when given up. */
+  async #retry(what: string, term: number | undefined, action: () => Promise<void>): Promise<boolean> {
+    let delayMs = 50;
+    for (;;) {
+      if (term !== undefined && !this.#stillLeading(term)) return false;
+      try {
+        await action();
+        return true;
+      } catch (error) {
+        this.#logger.warn({ err: error, what, retryInMs: delayMs }, 'role transition step failed; retrying');
+        if (term === undefined && this.#current?.role === 'LEADER') return false;
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        delayMs = Math.min(delayMs * 2, retryDelayMsMax);
+      }
+    }
+  }
+}

@@ -1,0 +1,525 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as mariadb from 'mariadb';
+import type { Logger } from 'pino';
+import type { ConfigFile } from '../config/schema.js';
+import type { RoleChangedCommand } from '../consensus/index.js';
+import { fail, ok, type Result } from '../errors/error-codes.js';
+import { buildHttpApp, type HttpApp } from '../http/http-app.js';
+import type {
+  AdminOutcome,
+  ClusterNodeView,
+  HealthView,
+  NodeApi,
+  NodeStatusName,
+  NodeStatusView,
+  WriteOutcome,
+  WriteRoute,
+} from '../http/node-api.js';
+import type { Statement } from '../http/write-sql.js';
+import { formatGtidPosition } from '../mariadb/gtid-position.js';
+import { type Health, probeHealth } from '../mariadb/health-probe.js';
+import { MariaDbAdmin } from '../mariadb/mariadb-admin.js';
+import { checkRequiredSettings } from '../mariadb/required-settings.js';
+import { ApplyLoop } from './apply-loop.js';
+import { Leadership } from './leadership.js';
+import { NodeMetrics } from './node-metrics.js';
+import { type NodeSettings, nodeSettings } from './node-settings.js';
+import { ReplicatedLog } from './replicated-log.js';
+
+/**
+ * One WolfScale node: the replicated log, the apply loop, the leader's capture, the local
+ * MariaDB's role and health, and the HTTP API. See DESIGN.md for the role transitions.
+ */
+export interface WolfScaleNodeOptions {
+  readonly config: ConfigFile;
+  readonly logger: Logger;
+}
+
+/** A start-up problem an operator must fix; the message says how. */
+export class NodeStartError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NodeStartError';
+  }
+}
+
+const writeTimeoutMs = 30_000;
+const commitTimesMax = 100_000;
+const gtidIndexesMax = 100_000;
+
+export class WolfScaleNode implements NodeApi {
+  readonly #config: ConfigFile;
+  readonly #settings: NodeSettings;
+  readonly #logger: Logger;
+  readonly #pool: mariadb.Pool;
+  readonly #admin: MariaDbAdmin;
+  readonly #metrics = new NodeMetrics();
+  readonly #startedMs = Date.now();
+  #log!: ReplicatedLog;
+  #applyLoop!: ApplyLoop;
+  #leadership!: Leadership;
+  #http: HttpApp | undefined;
+  #healthTimer: NodeJS.Timeout | undefined;
+  #health: Health = { kind: 'unhealthy', code: 'CONNECT_FAILED', reason: 'not probed yet' };
+  #gtidPosition: string | null = null;
+  #lastLeaderId: string | null = null;
+  /** (index, time it was seen committed), oldest first: for lag in milliseconds. */
+  readonly #commitTimes: Array<{ index: number; atMs: number }> = [];
+  /** GTID → WAL index of the leader's recent captures: a write's answer names its index. */
+  readonly #gtidIndexes = new Map<string, number>();
+  #stopping: Promise<void> | undefined;
+  #resetRequested = false;
+  readonly #stoppedListeners: Array<(reason: string) => void> = [];
+
+  private constructor(options: WolfScaleNodeOptions, settings: NodeSettings) {
+    this.#config = options.config;
+    this.#settings = settings;
+    this.#logger = options.logger;
+    const db = options.config.database;
+    this.#pool = mariadb.createPool({
+      host: db.host,
+      port: db.port,
+      ...(db.socket === undefined ? {} : { socketPath: db.socket }),
+      user: db.user,
+      password: db.password,
+      connectionLimit: db.pool_size,
+      acquireTimeout: db.connect_timeout_secs * 1000,
+      connectTimeout: Math.min(5000, db.connect_timeout_secs * 1000),
+      bigIntAsNumber: false,
+      insertIdAsNumber: false,
+    });
+    this.#admin = new MariaDbAdmin(this.#pool);
+  }
+
+  /** Starts everything; throws NodeStartError for a configuration an operator must fix. */
+  static async start(options: WolfScaleNodeOptions): Promise<WolfScaleNode> {
+    const derived = nodeSettings(options.config);
+    if (!derived.ok) throw new NodeStartError(derived.errors.join('\n'));
+    const node = new WolfScaleNode(options, derived.settings);
+    try {
+      await node.#start();
+    } catch (error) {
+      await node.stop('start failed');
+      throw error;
+    }
+    return node;
+  }
+
+  get apiUrl(): string {
+    return this.#settings.apiUrl;
+  }
+
+  /** Called once the node has stopped (SIGTERM, a reset, a fatal WAL failure). */
+  onStopped(listener: (reason: string) => void): void {
+    this.#stoppedListeners.push(listener);
+  }
+
+  async #start(): Promise<void> {
+    const { config } = this;
+    const db = config.database;
+    const serverName = db.socket ?? `${db.host}:${db.port}`;
+    await this.#checkMariaDb(serverName);
+    this.#log = await ReplicatedLog.open({
+      nodeId: config.node.id,
+      dataDir: config.node.data_dir,
+      peers: this.#settings.peers,
+      neverLeader: config.cluster.never_leader,
+      tickMs: this.#settings.tickMs,
+      healthy: this.#health.kind === 'healthy',
+      logger: this.#logger,
+      engine: this.#settings.engine,
+      wal: {
+        segmentSizeMb: config.wal.segment_size_mb,
+        compression: config.wal.compression,
+        batchSize: config.wal.batch_size,
+        flushIntervalMs: config.wal.flush_interval_ms,
+        fsync: config.wal.fsync,
+        retentionHours: config.wal.retention_hours,
+      },
+      transport: {
+        clusterName: config.cluster.cluster_name,
+        secret: config.cluster.secret ?? '',
+        listenHost: this.#settings.clusterHost,
+        listenPort: this.#settings.clusterPort,
+        meta: { apiUrl: this.#settings.apiUrl },
+      },
+    });
+    this.#log.onCommit((index) => this.#recordCommit(index));
+    this.#applyLoop = new ApplyLoop({
+      log: this.#log,
+      target: { host: db.host, port: db.port, user: db.user, password: db.password },
+      logger: this.#logger.child({ component: 'apply' }),
+      isOwnTerm: (term) => this.#leadership.ledTerms.has(term),
+    });
+    this.#leadership = new Leadership({
+      log: this.#log,
+      admin: this.#admin,
+      applyLoop: this.#applyLoop,
+      logger: this.#logger,
+      capture: {
+        host: db.host,
+        port: db.port,
+        user: db.user,
+        password: db.password,
+        replicaServerId: config.binlog.server_id,
+        spillDir: join(config.node.data_dir, 'capture-spill'),
+      },
+      onCommitted: (gtid, index, latencyMs) => {
+        this.#rememberGtid(gtid, index);
+        this.#metrics.transactionsCommitted.inc();
+        this.#metrics.commitLatency.observe(latencyMs / 1000);
+      },
+    });
+    this.#log.onRoleChanged((change) => this.#roleChanged(change));
+    const initial = this.#log.role();
+    if (initial !== undefined) this.#roleChanged(initial);
+    else await this.#admin.setReadOnly(true).catch(() => undefined);
+    this.#applyLoop.start();
+    this.#healthTimer = setInterval(() => void this.#probe(), config.cluster.heartbeat_interval_ms);
+    if (config.api.enabled) {
+      this.#http = await buildHttpApp({
+        node: this,
+        logger: this.#logger,
+        openStatus: config.api.open_status,
+        ...(config.api.token === undefined ? {} : { token: config.api.token }),
+      });
+      const [host, port] = splitAddress(config.api.bind_address);
+      await this.#http.listen({ host, port });
+    }
+    this.#logger.info(
+      { nodeId: config.node.id, cluster: this.#settings.clusterPort, api: this.#settings.apiUrl },
+      'node started',
+    );
+  }
+
+  get config(): ConfigFile {
+    return this.#config;
+  }
+
+  /** Probes MariaDB once; refuses to start when it answers with settings WolfScale cannot run on. */
+  async #checkMariaDb(serverName: string): Promise<void> {
+    await this.#probe();
+    if (this.#health.kind !== 'healthy') {
+      this.#logger.warn(
+        { reason: this.#health.reason },
+        'the local MariaDB does not answer; the node starts, serves status, and is not eligible to lead until it does',
+      );
+      return;
+    }
+    const problems = await checkRequiredSettings(this.#pool, { serverName });
+    if (problems.length > 0) {
+      throw new NodeStartError(
+        `the local MariaDB at ${serverName} is not set up for WolfScale:\n${problems.map((p) => `  - ${p.message}`).join('\n')}`,
+      );
+    }
+  }
+
+  async #probe(): Promise<void> {
+    const db = this.#config.database;
+    this.#health = await probeHealth({
+      host: db.host,
+      port: db.port,
+      user: db.user,
+      password: db.password,
+      timeoutMs: Math.max(200, this.#config.cluster.heartbeat_interval_ms * 2),
+    });
+    if (this.#health.kind === 'healthy') {
+      const state = await this.#admin.gtidState().catch(() => undefined);
+      if (state !== undefined) this.#gtidPosition = formatGtidPosition(state.binlogPos);
+    }
+    this.#log?.setHealthy(this.#health.kind === 'healthy' && this.#applyLoop?.status().kind !== 'failed');
+  }
+
+  #roleChanged(change: RoleChangedCommand): void {
+    if (change.leaderId !== this.#lastLeaderId && change.leaderId !== null) this.#metrics.leaderChanges.inc();
+    this.#lastLeaderId = change.leaderId;
+    this.#leadership.handle(change);
+  }
+
+  #recordCommit(index: number): void {
+    this.#commitTimes.push({ index, atMs: Date.now() });
+    if (this.#commitTimes.length > commitTimesMax)
+      this.#commitTimes.splice(0, this.#commitTimes.length - commitTimesMax);
+  }
+
+  #rememberGtid(gtid: string, index: number): void {
+    this.#gtidIndexes.set(gtid, index);
+    if (this.#gtidIndexes.size > gtidIndexesMax) {
+      const oldest = this.#gtidIndexes.keys().next().value;
+      if (oldest !== undefined) this.#gtidIndexes.delete(oldest);
+    }
+  }
+
+  /** Milliseconds since the oldest committed entry this node has not applied was committed. */
+  #lagMs(): number {
+    const applied = this.#applyLoop.appliedIndex;
+    if (applied >= this.#log.commitIndex) return 0;
+    const first = this.#commitTimes.find((commit) => commit.index > applied);
+    return first === undefined ? 0 : Date.now() - first.atMs;
+  }
+
+  // ---- NodeApi -------------------------------------------------------------------------------
+
+  writeRoute(): WriteRoute {
+    const status = this.#log.status();
+    const state = this.#leadership.state;
+    if (state.kind === 'writable' && status.role === 'LEADER') return { kind: 'local' };
+    if (status.role === 'LEADER') {
+      return {
+        kind: 'no-leader',
+        reason:
+          state.kind === 'opening'
+            ? `this node was elected leader and is opening for writes (${state.step}); retry shortly`
+            : `this node leads but cannot take writes: ${state.kind === 'failed' ? state.reason : 'opening'}`,
+      };
+    }
+    if (status.leaderId === null) {
+      return {
+        kind: 'no-leader',
+        reason:
+          'no leader is elected right now (an election is running, or a majority is unreachable); retry shortly',
+      };
+    }
+    const apiUrl = this.#log.peerMeta(status.leaderId)?.['apiUrl'];
+    if (apiUrl === undefined) {
+      return {
+        kind: 'no-leader',
+        reason: `the leader ${status.leaderId} has not told this node its API address yet; retry shortly`,
+      };
+    }
+    return { kind: 'forward', leaderId: status.leaderId, apiUrl };
+  }
+
+  #ownStatusName(): NodeStatusName {
+    if (this.#resetRequested) return 'OFFLINE';
+    if (this.#applyLoop.status().kind === 'failed') return 'DIVERGED';
+    const lag = this.#log.commitIndex - this.#applyLoop.appliedIndex;
+    const reported = this.#log.nodeStatuses().get(this.#config.node.id);
+    if (reported !== undefined && reported !== 'ACTIVE') return reported;
+    return lag > 0 && this.#lagMs() > this.#config.cluster.max_apply_lag_ms ? 'SYNCING' : 'ACTIVE';
+  }
+
+  status(): NodeStatusView {
+    const engine = this.#log.status();
+    const applyStatus = this.#applyLoop.status();
+    const detail =
+      applyStatus.kind === 'failed'
+        ? `applying stopped: ${applyStatus.error.message}`
+        : this.#leadership.state.kind === 'failed'
+          ? this.#leadership.state.reason
+          : (this.#log.failure()?.message ?? null);
+    return {
+      node_id: engine.id,
+      role: engine.role,
+      status: this.#ownStatusName(),
+      leader_id: engine.leaderId,
+      term: engine.term,
+      commit_index: this.#log.commitIndex,
+      applied_index: this.#applyLoop.appliedIndex,
+      last_index: engine.lastLogId.index,
+      gtid_position: this.#gtidPosition,
+      lag_entries: Math.max(0, this.#log.commitIndex - this.#applyLoop.appliedIndex),
+      lag_ms: this.#lagMs(),
+      cluster_size: engine.members.length,
+      has_quorum: engine.leaderId !== null,
+      uptime_seconds: Math.floor((Date.now() - this.#startedMs) / 1000),
+      mariadb:
+        this.#health.kind === 'healthy'
+          ? { healthy: true, reason: null }
+          : { healthy: false, reason: this.#health.reason },
+      detail,
+    };
+  }
+
+  health(): HealthView {
+    const reasons: string[] = [];
+    if (this.#health.kind !== 'healthy') reasons.push(`MariaDB: ${this.#health.reason}`);
+    const applyStatus = this.#applyLoop.status();
+    if (applyStatus.kind === 'failed') reasons.push(`applying stopped: ${applyStatus.error.message}`);
+    const failure = this.#log.failure();
+    if (failure !== undefined) reasons.push(`replicated log stopped: ${failure.message}`);
+    if (this.#leadership.state.kind === 'failed') reasons.push(this.#leadership.state.reason);
+    return {
+      healthy: reasons.length === 0,
+      node_id: this.#config.node.id,
+      is_leader: this.#log.status().role === 'LEADER',
+      reasons,
+    };
+  }
+
+  cluster(): readonly ClusterNodeView[] {
+    const engine = this.#log.status();
+    const statuses = this.#log.nodeStatuses();
+    const ownAddress = this.#config.node.advertise_address ?? this.#config.node.bind_address;
+    return engine.members.map((member): ClusterNodeView => {
+      const self = member.id === engine.id;
+      const peer = this.#settings.peers.find((p) => p.id === member.id);
+      const connected = self || this.#log.connectedPeers().includes(member.id);
+      const reported = self
+        ? this.#ownStatusName()
+        : (statuses.get(member.id) ?? (connected ? 'ACTIVE' : 'OFFLINE'));
+      return {
+        id: member.id,
+        address: self ? ownAddress : (peer?.address ?? 'unknown'),
+        api_url: self ? this.#settings.apiUrl : (this.#log.peerMeta(member.id)?.['apiUrl'] ?? null),
+        status: reported,
+        role: member.id === engine.leaderId ? 'LEADER' : 'FOLLOWER',
+        applied_index: self ? this.#applyLoop.appliedIndex : 0,
+        lag_entries: self ? Math.max(0, this.#log.commitIndex - this.#applyLoop.appliedIndex) : 0,
+        lag_ms: self ? this.#lagMs() : null,
+        last_seen_ms_ago: null,
+      };
+    });
+  }
+
+  async metrics(): Promise<{ readonly contentType: string; readonly body: string }> {
+    const engine = this.#log.status();
+    const m = this.#metrics;
+    m.isLeader.set(engine.role === 'LEADER' ? 1 : 0);
+    m.term.set(engine.term);
+    m.lastIndex.set(engine.lastLogId.index);
+    m.commitIndex.set(this.#log.commitIndex);
+    m.appliedIndex.set(this.#applyLoop.appliedIndex);
+    m.applyLagEntries.set(Math.max(0, this.#log.commitIndex - this.#applyLoop.appliedIndex));
+    m.mariadbHealthy.set(this.#health.kind === 'healthy' ? 1 : 0);
+    return { contentType: m.registry.contentType, body: await m.registry.metrics() };
+  }
+
+  async write(statement: Statement): Promise<Result<WriteOutcome>> {
+    if (this.writeRoute().kind !== 'local')
+      return fail('NOT_LEADER', 'this node stopped leading before the write ran; retry');
+    let connection: mariadb.PoolConnection;
+    try {
+      connection = await this.#pool.getConnection();
+    } catch (error) {
+      return fail(
+        'DATABASE_UNAVAILABLE',
+        `the leader's MariaDB does not answer: ${(error as Error).message}`,
+      );
+    }
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const timedOut = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), writeTimeoutMs);
+      });
+      const run = (async () => {
+        const result = (await connection.query(statement.sql, [...statement.values])) as {
+          affectedRows?: number | bigint;
+          insertId?: number | bigint;
+        };
+        const [row] = (await connection.query('SELECT @@last_gtid AS gtid')) as Array<{ gtid: string }>;
+        return { result, gtid: row?.gtid ?? '' };
+      })();
+      const outcome = await Promise.race([run, timedOut]);
+      if (outcome === 'timeout') {
+        connection.destroy();
+        return fail(
+          'OUTCOME_UNKNOWN',
+          `the write did not finish within ${writeTimeoutMs} ms (the leader may have lost its quorum): check whether it happened before retrying`,
+        );
+      }
+      const gtid = outcome.gtid === '' ? null : outcome.gtid;
+      return ok({
+        affected_rows: Number(outcome.result.affectedRows ?? 0),
+        insert_id: String(outcome.result.insertId ?? 0),
+        gtid,
+        wal_index: gtid === null ? null : (this.#gtidIndexes.get(gtid) ?? null),
+      });
+    } catch (error) {
+      const e = error as { errno?: number; sqlState?: string; sqlMessage?: string; message: string };
+      if (e.errno !== undefined && e.errno < 2000) {
+        return fail('DATABASE_ERROR', e.sqlMessage ?? e.message, {
+          database: { errno: e.errno, sqlState: e.sqlState ?? 'HY000', message: e.sqlMessage ?? e.message },
+        });
+      }
+      return fail(
+        'OUTCOME_UNKNOWN',
+        `the connection to MariaDB failed during the write (${e.message}): check whether it happened before retrying`,
+      );
+    } finally {
+      clearTimeout(timer);
+      if (connection.isValid()) await connection.release().catch(() => undefined);
+    }
+  }
+
+  async promote(options: {
+    readonly force: boolean;
+    readonly nodeId: string;
+  }): Promise<Result<AdminOutcome>> {
+    const engine = this.#log.status();
+    if (options.force) {
+      const reachable = [engine.id, ...this.#log.connectedPeers()];
+      this.#logger.warn({ members: reachable }, 'FORCED PROMOTION requested by an operator');
+      this.#log.forcePromote(reachable);
+      return ok({
+        message: `forced promotion of ${engine.id} with members ${reachable.join(', ')} requested: entries a lost majority committed beyond this node's log are lost; the node log lists the index range that may be affected`,
+      });
+    }
+    if (engine.role !== 'LEADER')
+      return fail('NOT_LEADER', 'only the leader can transfer leadership; send this to the leader');
+    if (options.nodeId === engine.id) return ok({ message: `${engine.id} already leads` });
+    if (!engine.members.some((member) => member.id === options.nodeId)) {
+      return fail('NODE_NOT_FOUND', `${options.nodeId} is not a member of this cluster`);
+    }
+    this.#log.transferLeadership(options.nodeId);
+    return ok({ message: `leadership transfer from ${engine.id} to ${options.nodeId} started` });
+  }
+
+  async demote(): Promise<Result<AdminOutcome>> {
+    const engine = this.#log.status();
+    if (engine.role !== 'LEADER')
+      return fail('NOT_LEADER', 'only the leader can step down; send this to the leader');
+    this.#log.transferLeadership(null);
+    return ok({ message: `${engine.id} is handing leadership to the next eligible node` });
+  }
+
+  /**
+   * Stops the node and deletes its WAL and membership record (keeping the term and vote, so it
+   * can never vote twice in a term). On restart it fetches the log again from the leader; its
+   * MariaDB keeps its data, and the applier skips what it already holds.
+   */
+  async reset(): Promise<Result<AdminOutcome>> {
+    if (this.#log.status().role === 'LEADER') {
+      return fail('BAD_REQUEST', 'this node leads: demote it first (wolfctl demote), then reset it');
+    }
+    this.#resetRequested = true;
+    setImmediate(() => void this.stop('reset requested'));
+    return ok({
+      message: `${this.#config.node.id} stops and deletes its WAL; restart it to fetch the log from the leader`,
+    });
+  }
+
+  /** Stops everything (leadership handed over first when this node leads). Idempotent. */
+  stop(reason: string): Promise<void> {
+    this.#stopping ??= this.#stop(reason);
+    return this.#stopping;
+  }
+
+  async #stop(reason: string): Promise<void> {
+    this.#logger.info({ reason }, 'node stopping');
+    clearInterval(this.#healthTimer);
+    if (this.#log !== undefined && this.#log.status().role === 'LEADER' && !this.#resetRequested) {
+      this.#log.transferLeadership(null);
+      const deadline = Date.now() + 2000;
+      while (this.#log.status().role === 'LEADER' && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    await this.#http?.close();
+    await this.#leadership?.close();
+    await this.#applyLoop?.stop();
+    await this.#log?.close();
+    if (this.#resetRequested) {
+      await rm(join(this.#config.node.data_dir, 'wal'), { recursive: true, force: true });
+      await rm(join(this.#config.node.data_dir, 'membership.json'), { force: true });
+    }
+    await this.#pool.end().catch(() => undefined);
+    for (const listener of this.#stoppedListeners) listener(reason);
+  }
+}
+
+function splitAddress(address: string): [string, number] {
+  const colon = address.lastIndexOf(':');
+  return [address.slice(0, colon).replace(/^\[|\]$/g, ''), Number(address.slice(colon + 1))];
+}

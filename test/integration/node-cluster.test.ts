@@ -1,0 +1,67 @@
+import { afterAll, describe, expect, test } from 'vitest';
+import type { MariaDbSet } from '../../src/testing/mariadb-harness.js';
+import { startMariaDb } from '../support/mariadb.js';
+import { apiToken, type ClusterNode, clusterConfigs, startNode, stopAll } from '../support/node-cluster.js';
+import { waitFor } from '../support/wait-for.js';
+
+describe('a three-node cluster of real MariaDB servers', () => {
+  let set: MariaDbSet | undefined;
+  let members: ClusterNode[] = [];
+  afterAll(async () => {
+    await stopAll(members);
+    await set?.destroy();
+  });
+
+  test('the lowest id leads; writes on the leader and through a follower reach every node', async () => {
+    set = await startMariaDb(3, { durable: true });
+    members = await clusterConfigs(set);
+    await Promise.all(members.map(startNode));
+    const [leaderServer, ...followerServers] = set.servers;
+    if (leaderServer === undefined) throw new Error('no servers');
+    const leader = members[0]?.node;
+    if (leader === undefined) throw new Error('node-1 did not start');
+
+    await waitFor('node-1 to lead and accept writes', () => leader.writeRoute().kind === 'local', {
+      timeoutMs: 30_000,
+    });
+    expect(await leaderServer.query('SELECT @@read_only AS ro')).toEqual([{ ro: 0 }]);
+    for (const server of followerServers)
+      expect(await server.query('SELECT @@read_only AS ro')).toEqual([{ ro: 1 }]);
+
+    // A write made directly on the leader's MariaDB is captured, committed on a quorum, applied.
+    await leaderServer.query('CREATE DATABASE app');
+    await leaderServer.query(
+      'CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(40), at DATETIME(6) DEFAULT NOW(6))',
+    );
+    await leaderServer.query("INSERT INTO app.t (id, v) VALUES (1, 'direct'), (2, UUID())");
+
+    // A write sent to a follower's HTTP API runs on the leader.
+    const follower = members[1]?.node;
+    if (follower === undefined) throw new Error('node-2 did not start');
+    const response = await fetch(`${follower.apiUrl}/write/insert`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiToken}` },
+      body: JSON.stringify({ table: 'app.t', values: { id: 3, v: 'via follower' } }),
+    });
+    const answer = (await response.json()) as { success: boolean; gtid: string; wal_index: number };
+    expect(response.status).toBe(200);
+    expect(answer.success).toBe(true);
+    expect(answer.gtid).toMatch(/^0-1-\d+$/);
+    expect(answer.wal_index).toBeGreaterThan(0);
+
+    const leaderGtid = (
+      await leaderServer.query<Array<{ pos: string }>>('SELECT @@gtid_binlog_pos AS pos')
+    )[0]?.pos;
+    for (const server of set.servers) {
+      await waitFor(`server ${server.serverId} to apply everything`, async () => {
+        const [row] = await server.query<Array<{ pos: string }>>('SELECT @@gtid_binlog_pos AS pos');
+        return row?.pos === leaderGtid;
+      });
+    }
+    const checksums = await Promise.all(set.servers.map((server) => server.query('CHECKSUM TABLE app.t')));
+    expect(checksums[1]).toEqual(checksums[0]);
+    expect(checksums[2]).toEqual(checksums[0]);
+    const rows = await followerServers[1]?.query('SELECT id, v FROM app.t ORDER BY id');
+    expect((rows as Array<{ id: number }>).map((row) => row.id)).toEqual([1, 2, 3]);
+  });
+});
