@@ -25,7 +25,7 @@ function assemble(options: { transactionBytesMax: number; spillDir: string }): C
   if (!split.ok) throw new Error(split.error.message);
   const assembler = new TransactionAssembler({ ...options, spillPrefix: 'test' });
   let context: BinlogDecodeContext = { checksum: 'none' };
-  let formatDescription = Buffer.alloc(0);
+  let formatDescription: Buffer = Buffer.alloc(0);
   const transactions: CapturedTransaction[] = [];
   for (const raw of split.value) {
     const decoded = decodeBinlogEvent(raw, context);
