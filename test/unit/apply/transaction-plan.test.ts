@@ -1,0 +1,142 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import type { ApplierTransaction } from '../../../src/apply/applier-transaction.js';
+import { groupTransactions } from '../../../src/apply/binlog-file-transactions.js';
+import {
+  binlogStatements,
+  guardStatement,
+  planQueries,
+  planTransaction,
+  previousStatementSucceeded,
+  type TransactionPlan,
+} from '../../../src/apply/transaction-plan.js';
+import {
+  binlogDecodeContextFrom,
+  decodeBinlogEvent,
+  splitBinlogFile,
+} from '../../../src/protocol/binlog/index.js';
+import { formatGtid } from '../../../src/protocol/gtid.js';
+
+/** A MariaDB 10.11 binlog captured by the codec's fixtures: DDL, rows, MyISAM, statement-based, users, views. */
+const fixture = join(import.meta.dirname, '..', '..', 'fixtures', 'protocol', 'binlog-crc32.bin');
+const events = splitBinlogFile(readFileSync(fixture));
+if (!events.ok) throw new Error(events.error.message);
+const transactions = groupTransactions(events.value, 'fixture');
+const formatDescription = decodeBinlogEvent(events.value[0]!, { checksum: 'none' });
+if (!formatDescription.ok || formatDescription.value.body.kind !== 'format_description')
+  throw new Error('no FDE');
+const context = binlogDecodeContextFrom(formatDescription.value.body);
+const options = { context, statementBytesMax: 16 * 1024 * 1024 };
+
+function byGtid(text: string): ApplierTransaction {
+  const found = transactions.find((tx) => formatGtid(tx.gtid) === text);
+  if (found === undefined) throw new Error(`no ${text} in the fixture`);
+  return found;
+}
+
+function plan(text: string): TransactionPlan {
+  const planned = planTransaction(byGtid(text), options);
+  if (!planned.ok) throw new Error(planned.error.message);
+  return planned.value;
+}
+
+describe('planning a captured transaction', () => {
+  test('a row transaction is BEGIN, one BINLOG per statement end, COMMIT; queries start with the guard and the check', () => {
+    const rows = plan('0-1-6');
+    expect(rows.standalone).toBe(false);
+    expect(rows.statements.map((s) => s.sql.slice(0, 7))).toEqual([
+      'BEGIN',
+      'BINLOG ',
+      'BINLOG ',
+      'BINLOG ',
+      'COMMIT',
+    ]);
+    expect(rows.statements.filter((s) => s.endsQuery)).toHaveLength(3);
+    const queries = planQueries(rows, undefined);
+    expect(queries).toHaveLength(4);
+    expect(queries[0]).toBe(`${guardStatement(rows)};BEGIN;${rows.statements[1]!.sql}`);
+    expect(queries[3]).toBe(`${previousStatementSucceeded};COMMIT`);
+    expect(guardStatement(rows)).toContain(
+      '@@session.gtid_domain_id=0, @@session.server_id=1, @@session.gtid_seq_no=6,',
+    );
+  });
+
+  test('the format description goes first when the session has not seen it', () => {
+    const queries = planQueries(plan('0-1-3'), "BINLOG 'fde'");
+    expect(queries[0]).toBe(`${previousStatementSucceeded};BINLOG 'fde'`);
+    expect(queries[1]?.startsWith(guardStatement(plan('0-1-3')))).toBe(true);
+  });
+
+  test('DDL is standalone: session context, USE, the statement as logged, alone at the end of its query', () => {
+    const ddl = plan('0-1-2');
+    expect(ddl.standalone).toBe(true);
+    const [context, statement] = ddl.statements.slice(-2);
+    expect(context?.sql).toMatch(
+      /^SET @@session\.pseudo_thread_id=\d+, TIMESTAMP=\d+(\.\d{6})?, @@session\.foreign_key_checks=1, /,
+    );
+    expect(context?.sql).toContain('@@session.sql_mode=');
+    expect(context?.sql).toContain('@@session.character_set_client=');
+    expect(statement).toEqual({ sql: expect.stringMatching(/^CREATE TABLE app\.t/), endsQuery: true });
+    const queries = planQueries(ddl, undefined);
+    expect(queries.at(-1)?.endsWith(statement!.sql)).toBe(true);
+  });
+
+  test('CREATE DATABASE is not preceded by USE of the database it creates', () => {
+    expect(plan('0-1-1').statements.some((s) => s.sql.startsWith('USE'))).toBe(false);
+  });
+
+  test('a non-transactional group ends with the logged COMMIT', () => {
+    expect(plan('0-1-9').statements.at(-1)).toEqual({ sql: 'COMMIT', endsQuery: false });
+  });
+
+  test('statement-based INSERT_ID and LAST_INSERT_ID are set before the statement', () => {
+    const sqls = plan('0-1-11').statements.map((s) => s.sql);
+    expect(sqls.some((sql) => sql.startsWith('SET LAST_INSERT_ID='))).toBe(true);
+    expect(sqls.some((sql) => sql.startsWith('SET INSERT_ID='))).toBe(true);
+  });
+
+  test('what cannot be replayed faithfully is refused with a reason naming the GTID', () => {
+    const userVar = planTransaction(byGtid('0-1-10'), options);
+    expect(userVar).toMatchObject({ ok: false, error: { code: 'UNSUPPORTED_EVENT' } });
+    if (!userVar.ok) expect(userVar.error.message).toContain('0-1-10');
+  });
+
+  test('a transaction whose GTID disagrees with its GTID event, or that never ends, is malformed', () => {
+    const tx = byGtid('0-1-3');
+    expect(planTransaction({ ...tx, gtid: { ...tx.gtid, sequenceNumber: 99n } }, options)).toMatchObject({
+      ok: false,
+      error: { code: 'MALFORMED_TRANSACTION' },
+    });
+    expect(planTransaction({ ...tx, events: tx.events.slice(0, -1) }, options)).toMatchObject({
+      ok: false,
+      error: { code: 'MALFORMED_TRANSACTION' },
+    });
+  });
+
+  test('every other transaction of the fixture plans', () => {
+    const failed = transactions
+      .filter((tx) => formatGtid(tx.gtid) !== '0-1-10')
+      .map((tx) => planTransaction(tx, options))
+      .filter((planned) => !planned.ok);
+    expect(failed).toEqual([]);
+  });
+
+  test('a row group larger than the statement bound is sent as two fragments that join to the same payload', () => {
+    const payload = [Buffer.alloc(3000, 7)];
+    const whole = binlogStatements(payload, 10_000);
+    expect(whole).toHaveLength(1);
+    const fragments = binlogStatements(payload, 3000);
+    expect(fragments?.map((s) => s.sql.slice(0, 24))).toEqual([
+      "SET @binlog_fragment_0='",
+      "SET @binlog_fragment_1='",
+      'BINLOG @binlog_fragment_',
+    ]);
+    const joined = fragments!
+      .slice(0, 2)
+      .map((s) => /'(.*)'/.exec(s.sql)?.[1])
+      .join('');
+    expect(`BINLOG '${joined}'`).toBe(whole![0]!.sql);
+    expect(binlogStatements(payload, 1000)).toBeUndefined();
+  });
+});
