@@ -112,6 +112,7 @@ export class BinlogCapture {
   #acknowledged: BinlogPosition | undefined;
   #client: MysqlClient | undefined;
   #streaming = false;
+  #paused = false;
   #source: SourceInfo | undefined;
   #fatal: Error | undefined;
   #stopped = false;
@@ -203,8 +204,7 @@ export class BinlogCapture {
     this.#handedOut.add(transaction);
     this.#handedOutCount += 1;
     this.#queuedBytes -= transaction.events.kind === 'memory' ? transaction.eventBytes : 0;
-    if (this.#queue.length < this.#queuedTransactionsMax && this.#queuedBytes < this.#queuedBytesMax)
-      this.#client?.resume();
+    if (!this.#queueFull()) this.#resumeReading();
     return transaction;
   }
 
@@ -306,19 +306,13 @@ export class BinlogCapture {
         client.socket.destroy(error instanceof Error ? error : new Error(String(error)));
       }
     };
-    client.socket.setTimeout(this.#heartbeatIntervalMs * 4, () =>
-      client.socket.destroy(
-        new Error(
-          `no event or heartbeat from MariaDB at ${this.#where} for ${this.#heartbeatIntervalMs * 4} ms`,
-        ),
-      ),
-    );
     this.#client = client;
+    this.#paused = false;
+    this.#armIdleTimeout(client);
     this.#streaming = true;
     client.stream(onPacket);
     this.#sendAcknowledgement();
-    if (this.#queue.length >= this.#queuedTransactionsMax || this.#queuedBytes >= this.#queuedBytesMax)
-      client.pause();
+    if (this.#queueFull()) this.#pauseReading();
     return { ended };
   }
 
@@ -384,6 +378,8 @@ export class BinlogCapture {
       return;
     }
     this.#position.set(transaction.gtid.domainId, transaction.gtid);
+    // Counted here and released in #handOut, also when a waiting next() takes it at once.
+    this.#queuedBytes += transaction.events.kind === 'memory' ? transaction.eventBytes : 0;
     const waiter = this.#waiter;
     if (waiter !== undefined && this.#queue.length === 0) {
       this.#waiter = undefined;
@@ -391,9 +387,37 @@ export class BinlogCapture {
       return;
     }
     this.#queue.push(transaction);
-    this.#queuedBytes += transaction.events.kind === 'memory' ? transaction.eventBytes : 0;
-    if (this.#queue.length >= this.#queuedTransactionsMax || this.#queuedBytes >= this.#queuedBytesMax)
-      this.#client?.pause();
+    if (this.#queueFull()) this.#pauseReading();
+  }
+
+  #queueFull(): boolean {
+    return this.#queue.length >= this.#queuedTransactionsMax || this.#queuedBytes >= this.#queuedBytesMax;
+  }
+
+  /** Stops reading from the source while the queue is full; the idle timeout is off meanwhile. */
+  #pauseReading(): void {
+    const client = this.#client;
+    if (client === undefined || this.#paused) return;
+    this.#paused = true;
+    client.socket.setTimeout(0);
+    client.pause();
+  }
+
+  #resumeReading(): void {
+    const client = this.#client;
+    if (client === undefined || !this.#paused) return;
+    this.#paused = false;
+    this.#armIdleTimeout(client);
+    client.resume();
+  }
+
+  #armIdleTimeout(client: MysqlClient): void {
+    const idleMs = this.#heartbeatIntervalMs * 4;
+    client.socket.setTimeout(idleMs, () =>
+      client.socket.destroy(
+        new Error(`no event or heartbeat from MariaDB at ${this.#where} for ${idleMs} ms`),
+      ),
+    );
   }
 
   #fail(error: Error): void {

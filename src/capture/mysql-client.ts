@@ -46,6 +46,8 @@ export class MysqlClient {
   #waiter: { resolve: (packet: Packet) => void; reject: (error: Error) => void } | undefined;
   #closedError: Error | undefined;
   #streamHandler: ((packet: Packet) => void) | undefined;
+  readonly #backlog: Packet[] = [];
+  #paused = false;
   readonly #closeListeners: Array<(error: Error) => void> = [];
   #login: LoginResult | undefined;
 
@@ -90,7 +92,7 @@ export class MysqlClient {
     }
     for (const packet of packets.value) {
       if (this.#streamHandler !== undefined) {
-        this.#streamHandler(packet);
+        this.#backlog.push(packet);
       } else if (this.#waiter !== undefined) {
         const waiter = this.#waiter;
         this.#waiter = undefined;
@@ -98,6 +100,22 @@ export class MysqlClient {
       } else {
         this.#queue.push(packet);
       }
+    }
+    this.#drainBacklog();
+  }
+
+  /**
+   * Delivers streamed packets until paused. A pause takes effect between packets: the rest of
+   * the chunk waits here (at most one socket chunk), so the handler's consumer is never
+   * flooded past the point where it asked to pause.
+   */
+  #drainBacklog(): void {
+    const handler = this.#streamHandler;
+    if (handler === undefined) return;
+    while (!this.#paused && this.#closedError === undefined) {
+      const packet = this.#backlog.shift();
+      if (packet === undefined) return;
+      handler(packet);
     }
   }
 
@@ -256,15 +274,20 @@ export class MysqlClient {
   /** From now on every packet goes to `handler` (packets already queued first). */
   stream(handler: (packet: Packet) => void): void {
     this.#streamHandler = handler;
-    for (const packet of this.#queue.splice(0)) handler(packet);
+    this.#backlog.push(...this.#queue.splice(0));
+    this.#drainBacklog();
   }
 
+  /** Stops delivering streamed packets (after the current one) and reading from the socket. */
   pause(): void {
+    this.#paused = true;
     this.#socket.pause();
   }
 
   resume(): void {
-    this.#socket.resume();
+    this.#paused = false;
+    this.#drainBacklog();
+    if (!this.#paused) this.#socket.resume();
   }
 
   close(): void {

@@ -400,6 +400,25 @@ describe('binlog capture from a semi-sync MariaDB 10.11', () => {
     }
   });
 
+  test('a slow consumer pauses reading: the queue stays within queuedTransactionsMax and nothing is lost', async () => {
+    const capture = newCapture(server, { semiSync: false, queuedTransactionsMax: 3 });
+    await capture.start();
+    try {
+      const writer = await server.connect();
+      for (let id = 3000; id < 3020; id += 1) await writer.query('INSERT INTO app.k VALUES (?)', [id]);
+      await writer.end();
+      await waitFor('the queue to fill', () => capture.status.queuedTransactions >= 3);
+      expect(capture.status.queuedTransactions).toBe(3);
+      const gtids: string[] = [];
+      for (let i = 0; i < 20; i += 1) gtids.push((await capture.next()).gtidText);
+      const sequences = gtids.map((gtid) => Number(gtid.split('-')[2]));
+      expect(sequences).toEqual(sequences.map((_, i) => sequences[0]! + i));
+      expect(capture.status.reconnects).toBe(0);
+    } finally {
+      await capture.stop();
+    }
+  });
+
   test('the capture logs in as an ed25519 account and over TLS', async () => {
     await server.query("INSTALL SONAME 'auth_ed25519'").catch(() => undefined);
     await server.query("CREATE USER 'edwolf'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('edpw')");
