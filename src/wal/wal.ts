@@ -580,9 +580,10 @@ export class Wal {
     for (;;) {
       const [segment, next] = this.#segments;
       if (segment === undefined || next === undefined) break;
-      // Every entry below index, none of them being replaced by a queued truncation, and sealed
-      // (the next segment was created) long enough ago.
-      if (segment.lastIndex >= index || segment.lastIndex > this.#accepted.lastIndex) break;
+      // Every entry below index, none of them at or after a truncation still queued (it must
+      // find them), and sealed (the next segment was created) long enough ago.
+      if (segment.lastIndex >= index || segment.lastIndex > this.#truncateFloor) break;
+      if (segment.lastIndex > this.#accepted.lastIndex) break;
       if (nowMs - next.createdMs < retentionMs) break;
       // One directory fsync per removal: removals become durable oldest first, so a crash can
       // never leave a gap (which open would refuse) in front of the retained segments.

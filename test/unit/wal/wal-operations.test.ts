@@ -200,6 +200,26 @@ describe('truncateFrom', () => {
     await wal.close();
   });
 
+  test('a purge queued before a truncation never removes what the truncation must find', async () => {
+    const wal = await Wal.open(dir, { ...SMALL, retentionHours: 0, clock: () => 0 });
+    const entries = makeEntries(1, 60, { bytes: 100 });
+    for (let i = 0; i < 60; i += 10) await wal.append(entries.slice(i, i + 10));
+    const purged = wal.purgeBefore(61, 0);
+    const truncated = wal.truncateFrom(25);
+    const replacement = makeEntries(25, 50, { bytes: 100, term: 2, seed: 3 });
+    const appended = wal.append(replacement);
+    const [purge] = await Promise.all([purged, truncated, appended]);
+    expect(purge.firstIndex).toBeLessThanOrEqual(25);
+    const all = await readAll(wal);
+    expectSameEntries(
+      all,
+      [...entries, ...replacement].filter(
+        (e) => e.index >= purge.firstIndex && (e.index < 25 || e.term === 2),
+      ),
+    );
+    await wal.close();
+  });
+
   test('truncateFrom outside [firstIndex, lastIndex + 1] is a caller bug and throws', async () => {
     const wal = await Wal.open(dir);
     await wal.append(makeEntries(1, 5));
