@@ -623,6 +623,7 @@ export class Engine {
       term: this.term,
       healthy: this.healthy,
       lastLogId: this.log.lastId(),
+      firstIndex: this.log.firstIndex,
     });
   }
 
@@ -640,6 +641,7 @@ export class Engine {
       diverged: false,
       healthy: this.healthy,
       lastLogId: this.log.lastId(),
+      firstIndex: this.log.firstIndex,
       ...fields,
     });
   }
@@ -843,7 +845,7 @@ export class Engine {
       // The follower may still hold our purge point (it is committed): try it once before
       // declaring that only a snapshot can help.
       if (progress.purgePointTried) {
-        this.markNeedsMigration(progress, null);
+        this.markNeedsMigration(progress);
         return;
       }
       progress.purgePointTried = true;
@@ -902,11 +904,16 @@ export class Engine {
     progress.nextIndex = toIndex + 1;
   }
 
-  private markNeedsMigration(progress: Progress, lastLogId: LogId | null): void {
+  /** Records the follower's log as we last saw it: a migration changes it (new purge point or end). */
+  private markNeedsMigration(progress: Progress): void {
     const nextIndex = progress.nextIndex;
     progress.state = 'needsMigration';
     progress.inflight = [];
-    progress.migrationLastLogId = lastLogId;
+    progress.migration = {
+      lastLogId: progress.lastLogId,
+      followerFirstIndex: progress.firstIndex,
+      leaderFirstIndex: this.log.firstIndex,
+    };
     this.emit({ kind: 'needsMigration', nodeId: progress.id, nextIndex, firstIndex: this.log.firstIndex });
   }
 
@@ -914,7 +921,7 @@ export class Engine {
     const progress = this.leaderProgressFor(message);
     if (progress === undefined) return;
     if (message.diverged) {
-      if (progress.state !== 'needsMigration') this.markNeedsMigration(progress, message.lastLogId);
+      if (progress.state !== 'needsMigration') this.markNeedsMigration(progress);
       return;
     }
     if (message.success) {
@@ -971,6 +978,8 @@ export class Engine {
     const progress = this.progress.get(message.from);
     if (progress === undefined) return undefined;
     progress.lastHeardTick = this.nowTicks;
+    progress.lastLogId = message.lastLogId;
+    progress.firstIndex = message.firstIndex;
     progress.healthy = message.healthy;
     progress.responded = true;
     return progress;
@@ -980,16 +989,27 @@ export class Engine {
     const progress = this.leaderProgressFor(message);
     if (progress === undefined) return;
     if (progress.state === 'needsMigration') {
-      // A migrated node comes back with a different log end that the WAL can continue from.
+      // A migrated node comes back with a different log (purge point or end) to continue from.
       const last = message.lastLogId;
-      const seen = progress.migrationLastLogId;
-      if (seen !== null && seen.term === last.term && seen.index === last.index) return;
-      if (last.index + 1 < this.log.firstIndex) {
-        // Still (or again, if we purged meanwhile) behind our first retained entry: say so again.
-        progress.nextIndex = last.index + 1;
-        this.markNeedsMigration(progress, last);
+      const seen = progress.migration;
+      const changed =
+        seen === null ||
+        seen.lastLogId?.term !== last.term ||
+        seen.lastLogId.index !== last.index ||
+        seen.followerFirstIndex !== message.firstIndex;
+      const behind = last.index + 1 < this.log.firstIndex;
+      if (!changed) {
+        // Unchanged; if we purged further meanwhile, the snapshot it needs is newer: say so again.
+        if (behind && seen?.leaderFirstIndex !== this.log.firstIndex) this.markNeedsMigration(progress);
         return;
       }
+      if (behind) {
+        progress.nextIndex = last.index + 1;
+        this.markNeedsMigration(progress);
+        return;
+      }
+      progress.migration = null;
+      progress.purgePointTried = false;
       progress.nextIndex = last.index + 1;
       progress.matchIndex = Math.min(progress.matchIndex, last.index);
       this.toProbe(progress);

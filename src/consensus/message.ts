@@ -72,8 +72,9 @@ export interface AppendEntriesResponse extends Envelope {
   readonly conflict: LogId | null;
   readonly diverged: boolean;
   readonly healthy: boolean;
-  /** The follower's last log entry (durable or not): lets the leader recognise a migrated node. */
+  /** The follower's last log entry (durable or not) and first retained index: they change on migration. */
   readonly lastLogId: LogId;
+  readonly firstIndex: number;
 }
 
 /** `commitIndex` is min(leader commit, follower's match): a follower never commits what it has not matched. */
@@ -87,6 +88,7 @@ export interface HeartbeatResponse extends Envelope {
   readonly kind: 'heartbeatResponse';
   readonly healthy: boolean;
   readonly lastLogId: LogId;
+  readonly firstIndex: number;
 }
 
 /** Leadership transfer: "you are caught up; campaign now, without pre-vote". */

@@ -34,8 +34,19 @@ export interface Progress {
   /** The follower's MariaDB health, as last reported. */
   healthy: boolean;
   responded: boolean;
-  /** The follower's last entry when it was found to need migration (a change means it was migrated). */
-  migrationLastLogId: LogId | null;
+  /** The follower's last entry, as last reported. */
+  lastLogId: LogId | null;
+  /** The follower's first retained index, as last reported. */
+  firstIndex: number | null;
+  /**
+   * While NEEDS_MIGRATION: the follower's log as it was (a change of purge point or end means it
+   * was migrated) and our first index then (a further purge means it needs a newer snapshot).
+   */
+  migration: {
+    readonly lastLogId: LogId | null;
+    readonly followerFirstIndex: number | null;
+    readonly leaderFirstIndex: number;
+  } | null;
   /** The purge point was offered once since the last progress (see Engine.sendAppend). */
   purgePointTried: boolean;
 }
@@ -52,7 +63,9 @@ export function newProgress(id: NodeId, nextIndex: number, nowTicks: number): Pr
     lastHeardTick: nowTicks,
     healthy: false,
     responded: false,
-    migrationLastLogId: null,
+    lastLogId: null,
+    firstIndex: null,
+    migration: null,
     purgePointTried: false,
   };
 }

@@ -23,6 +23,8 @@ export interface SimulationOptions {
   readonly engineConfig?: Partial<EngineConfig>;
   /** Members that replicate and vote but never lead. */
   readonly neverLeader?: readonly NodeId[];
+  /** The bootstrap configuration (default: every node); the others start empty, as joining nodes do. */
+  readonly initialMembers?: readonly NodeId[];
   /** Vary the engine's tunables with the seed (flow-control bounds, timeouts); default true. */
   readonly varyConfig?: boolean;
 }
@@ -120,14 +122,25 @@ export class Simulation {
     // Unless told, one seed in five has a never_leader member (any of them, n1 included).
     const neverLeader =
       options.neverLeader ?? (options.nodeCount > 1 && this.prng.chance(0.2) ? [this.prng.pick(ids)] : []);
-    const members: Member[] = ids.map((id) => ({ id, neverLeader: neverLeader.includes(id) }));
+    const members: Member[] = ids
+      .filter((id) => options.initialMembers?.includes(id) ?? true)
+      .map((id) => ({ id, neverLeader: neverLeader.includes(id) }));
     this.neverLeader = new Set(neverLeader);
     const seeds = this.prng.fork();
     const config = {
       ...(options.varyConfig === false ? {} : variedConfig(this.prng.fork())),
       ...options.engineConfig,
     };
-    this.nodes = ids.map((id) => new SimNode(id, members, config, seeds.nextUint32(), this.hooks()));
+    this.nodes = ids.map(
+      (id) =>
+        new SimNode(
+          id,
+          members.some((member) => member.id === id) ? members : [],
+          config,
+          seeds.nextUint32(),
+          this.hooks(),
+        ),
+    );
     for (const node of this.nodes) node.start();
   }
 

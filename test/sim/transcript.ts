@@ -10,7 +10,8 @@ import { Simulation } from './simulation.js';
  * is then reviewed as a diff.
  *
  * Commands:
- *   cluster nodes=N [failback=false] [never-leader=n3] [dead-node-removal=T]
+ *   cluster nodes=N [failback=false] [never-leader=n3] [dead-node-removal=T] [members=n1,n2,n3]
+ *                                  (nodes outside `members` start empty, as joining nodes do)
  *   tick N [verbose]               run N ticks; print role changes, events, statuses, truncations
  *                                  (verbose: every command)
  *   propose NODE [count=K]         client proposals at NODE
@@ -26,6 +27,7 @@ import { Simulation } from './simulation.js';
  *   add NODE ID / remove NODE ID   membership change requested at NODE (the leader)
  *   check                          checker violations so far, and who holds every acknowledged entry
  *   migrate NODE from=SOURCE       restore NODE from a snapshot of SOURCE's applied state
+ *   purge NODE upto=K              the runtime's retention drops WAL entries up to K
  */
 export interface Block {
   readonly command: string;
@@ -164,6 +166,11 @@ export class TranscriptRunner {
         );
       case 'check':
         return this.check();
+      case 'purge': {
+        const node = this.world().node(positional[0]!);
+        node.purge(Number(named.get('upto') ?? '0'));
+        return `${node.id}: WAL ${node.walFirstIndex()}..${node.walLastIndex()}`;
+      }
       case 'migrate': {
         const target = this.world().node(positional[0]!);
         const source = this.world().node(named.get('from') ?? '');
@@ -182,6 +189,7 @@ export class TranscriptRunner {
     const removal = named.get('dead-node-removal');
     if (removal !== undefined) config.deadNodeRemovalTicks = Number(removal);
     const neverLeader = (named.get('never-leader') ?? '').split(',').filter((id) => id !== '');
+    const initialMembers = named.get('members')?.split(',');
     this.sim = new Simulation(
       {
         seed: 1,
@@ -191,6 +199,7 @@ export class TranscriptRunner {
         engineConfig: config,
         neverLeader,
         varyConfig: false,
+        ...(initialMembers === undefined ? {} : { initialMembers }),
       },
       'collect',
     );

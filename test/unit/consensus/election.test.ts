@@ -257,6 +257,7 @@ describe('step-down, transfer and failback', () => {
         term: 1,
         healthy: true,
         lastLogId: { term: 1, index: 1 },
+        firstIndex: 1,
       });
     }
     expect(e.status().role).toBe('LEADER');

@@ -110,5 +110,6 @@ export function ack(from: string, term: number, matchIndex: number, healthy = tr
     diverged: false,
     healthy,
     lastLogId: { term, index: matchIndex },
+    firstIndex: 1,
   };
 }

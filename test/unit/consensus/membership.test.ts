@@ -69,6 +69,7 @@ describe('membership changes', () => {
         term: 1,
         healthy: true,
         lastLogId: { term: 1, index: 1 },
+        firstIndex: 1,
       });
       if (commands.some((c) => c.kind === 'event' && c.event.kind === 'membershipChangeStarted'))
         removedAt.push(tick);
@@ -90,6 +91,7 @@ describe('membership changes', () => {
         term: 1,
         healthy: true,
         lastLogId: { term: 1, index: 1 },
+        firstIndex: 1,
       });
     }
     expect(changes).toEqual(['1:ACTIVE', '6:LAGGING', '10:DROPPED']);

@@ -36,6 +36,7 @@ describe('follower: append, durability, acknowledgement', () => {
           diverged: false,
           healthy: true,
           lastLogId: { term: 1, index: 2 },
+          firstIndex: 1,
         },
       },
     ]);
@@ -216,6 +217,7 @@ describe('leader: commit and flow control', () => {
       diverged: false,
       healthy: true,
       lastLogId: { term: 1, index: 2 },
+      firstIndex: 1,
     });
     expect(commands).toEqual([
       {
@@ -250,6 +252,7 @@ describe('leader: commit and flow control', () => {
       diverged: false,
       healthy: true,
       lastLogId: { term: 1, index: 1 },
+      firstIndex: 1,
     };
     const first = receive(e, reject);
     expect(first).toEqual([
