@@ -1010,7 +1010,8 @@ export class Engine {
       }
       progress.migration = null;
       progress.purgePointTried = false;
-      progress.nextIndex = last.index + 1;
+      // Its log may be longer than ours (a divergent tail): probe from our end then.
+      progress.nextIndex = Math.min(last.index, this.log.lastIndex) + 1;
       progress.matchIndex = Math.min(progress.matchIndex, last.index);
       this.toProbe(progress);
     }

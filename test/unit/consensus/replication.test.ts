@@ -269,5 +269,26 @@ describe('leader: commit and flow control', () => {
     const second = receive(e, { ...reject, rejectedPrevIndex: 4 });
     expect(second).toEqual([{ kind: 'needsMigration', nodeId: 'n3', nextIndex: 2, firstIndex: 5 }]);
     expect(ticks(e, 2)).toContainEqual({ kind: 'statusChanged', nodeId: 'n3', status: 'NEEDS_MIGRATION' });
+    // Migrated, its log now even ends beyond ours (a divergent tail kept): probing starts from our end.
+    const migrated = receive(e, {
+      kind: 'heartbeatResponse',
+      from: 'n3',
+      to: 'n1',
+      term: 1,
+      healthy: true,
+      lastLogId: { term: 1, index: 9 },
+      firstIndex: 5,
+    });
+    expect(migrated).toEqual([
+      {
+        kind: 'replicate',
+        to: 'n3',
+        term: 1,
+        prevLogId: { term: 1, index: 5 },
+        fromIndex: 6,
+        toIndex: 5,
+        leaderCommit: 5,
+      },
+    ]);
   });
 });
