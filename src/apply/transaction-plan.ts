@@ -50,6 +50,8 @@ export interface TransactionPlan {
    */
   readonly parallelSafe: boolean;
   readonly standalone: boolean;
+  /** FL_TRANSACTIONAL: every change can be rolled back (no MyISAM and the like). */
+  readonly transactional: boolean;
   readonly skipParallelReplication: boolean;
   readonly timestampSeconds: number;
   /** Sum of the statements' lengths in bytes. */
@@ -111,8 +113,13 @@ export function planQueries(plan: TransactionPlan, formatDescription: string | u
   const queries: string[] = [];
   if (formatDescription !== undefined) queries.push(`${previousStatementSucceeded};${formatDescription}`);
   let current: string[] = [guardStatement(plan)];
+  const atomic = singleStatementTransaction(plan);
   for (const statement of plan.statements) {
-    if (current.length === 0) current.push(previousStatementSucceeded);
+    // A transactional transaction whose data is one BINLOG statement needs no check before its
+    // COMMIT: a failed statement is rolled back whole, so that COMMIT commits nothing (no
+    // GTID either), and the failure still stops the next transaction's guard.
+    if (current.length === 0 && !(atomic && statement.sql === 'COMMIT'))
+      current.push(previousStatementSucceeded);
     current.push(statement.sql);
     if (statement.endsQuery) {
       queries.push(current.join(';'));
@@ -121,6 +128,20 @@ export function planQueries(plan: TransactionPlan, formatDescription: string | u
   }
   if (current.length > 0) queries.push(current.join(';'));
   return queries;
+}
+
+/** BEGIN, one BINLOG statement, COMMIT, and every change transactional. */
+function singleStatementTransaction(plan: TransactionPlan): boolean {
+  const [begin, data, commit, ...rest] = plan.statements;
+  return (
+    plan.transactional &&
+    rest.length === 0 &&
+    begin?.sql === 'BEGIN' &&
+    data !== undefined &&
+    data.endsQuery &&
+    data.sql.startsWith("BINLOG '") &&
+    commit?.sql === 'COMMIT'
+  );
 }
 
 /** `BINLOG '<base64>'` for a FORMAT_DESCRIPTION event: sent first on every session. */
@@ -178,6 +199,7 @@ export function planTransaction(transaction: ApplierTransaction, options: PlanOp
       parallelSafe:
         !standalone && (gtidBody.flags & parallelFlags) === parallelFlags && (gtidBody.flags & FL_DDL) === 0,
       standalone,
+      transactional: (gtidBody.flags & FL_TRANSACTIONAL) !== 0,
       skipParallelReplication: (gtidBody.flags & FL_ALLOW_PARALLEL) === 0,
       timestampSeconds: gtidEvent.value.header.timestampSeconds,
       bytes: statements.reduce((sum, statement) => sum + statement.sql.length, 0),

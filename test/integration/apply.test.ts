@@ -81,7 +81,7 @@ describe('applying captured transactions to a target MariaDB', () => {
     const targetSet = await startMariaDb(1, { serverIdBase: 33 });
     try {
       const target = targetSet.servers[0]!;
-      // The 100,000-row transaction will collide with a row that only the target has.
+      // The 100,000-row transaction will collide, at its last row, with a row only the target has.
       const bulk = transactions.reduce((a, b) => (b.events.length > a.events.length ? b : a));
       const bulkIndex = transactions.indexOf(bulk);
       const before = transactions.slice(0, bulkIndex);
@@ -89,7 +89,7 @@ describe('applying captured transactions to a target MariaDB', () => {
       expect((await applyAll(applier, before)).every((o) => o.kind === 'applied')).toBe(true);
       const conflict = await target.connect();
       await conflict.query('SET SESSION sql_log_bin=0');
-      await conflict.query('INSERT INTO ws_a.bulk (id, note) VALUES (1, "target only")');
+      await conflict.query('INSERT INTO ws_a.bulk (id, note) VALUES (100000, "target only")');
 
       const outcomes = await applyAll(applier, transactions.slice(bulkIndex));
       expect(outcomes.every((o) => o.kind === 'failed')).toBe(true);
@@ -105,8 +105,10 @@ describe('applying captured transactions to a target MariaDB', () => {
       expect(formatGtidPosition(status.applied)).toBe(formatGtid(previous));
       const [pos] = await target.query<Array<{ pos: string }>>('SELECT @@gtid_binlog_pos AS pos');
       expect(pos?.pos).toBe(formatGtid(previous));
+      // The 99,999 rows before the collision were rolled back with the failed statement.
+      expect(await target.query('SELECT COUNT(*) AS n FROM ws_a.bulk')).toEqual([{ n: 1 }]);
 
-      await conflict.query('DELETE FROM ws_a.bulk WHERE id = 1');
+      await conflict.query('DELETE FROM ws_a.bulk WHERE id = 100000');
       await conflict.end();
       applier = await Applier.open({ target: target.connectOptions(), logger });
       const resumed = await applyAll(applier, transactions);

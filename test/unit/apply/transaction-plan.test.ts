@@ -62,6 +62,19 @@ describe('planning a captured transaction', () => {
     );
   });
 
+  test('a transactional transaction with one BINLOG statement commits without a check (a failed statement rolls back whole)', () => {
+    const single = plan('0-1-3');
+    expect(single.transactional).toBe(true);
+    expect(planQueries(single, undefined)).toEqual([
+      `${guardStatement(single)};BEGIN;${single.statements[1]!.sql}`,
+      'COMMIT',
+    ]);
+    // Non-transactional (MyISAM): the check stays.
+    const myisam = plan('0-1-9');
+    expect(myisam.transactional).toBe(false);
+    expect(planQueries(myisam, undefined).at(-1)).toBe(`${previousStatementSucceeded};COMMIT`);
+  });
+
   test('the format description goes first when the session has not seen it', () => {
     const queries = planQueries(plan('0-1-3'), "BINLOG 'fde'");
     expect(queries[0]).toBe(`${previousStatementSucceeded};BINLOG 'fde'`);
