@@ -137,8 +137,7 @@ function singleStatementTransaction(plan: TransactionPlan): boolean {
     plan.transactional &&
     rest.length === 0 &&
     begin?.sql === 'BEGIN' &&
-    data !== undefined &&
-    data.endsQuery &&
+    data?.endsQuery === true &&
     data.sql.startsWith("BINLOG '") &&
     commit?.sql === 'COMMIT'
   );
