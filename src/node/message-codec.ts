@@ -100,6 +100,7 @@ export function encodeMessage(message: Message): Buffer {
       u48(writer, message.matchIndex, 'match index');
       u48(writer, message.rejectedPrevIndex, 'rejected index');
       logId(writer, message.lastLogId);
+      u48(writer, message.firstIndex, 'first index');
       if (message.conflict !== null) logId(writer, message.conflict);
       break;
     case 'heartbeat':
@@ -108,6 +109,7 @@ export function encodeMessage(message: Message): Buffer {
     case 'heartbeatResponse':
       writer.u8(message.healthy ? 1 : 0);
       logId(writer, message.lastLogId);
+      u48(writer, message.firstIndex, 'first index');
       break;
     case 'timeoutNow':
       writer.u8(message.byOperator ? 1 : 0);
@@ -200,6 +202,7 @@ function decodeBody(
       const matchIndex = reader.u48('match index');
       const rejectedPrevIndex = reader.u48('rejected index');
       const lastLogId = readLogId(reader, 'last log id');
+      const firstIndex = reader.u48('first index');
       const conflict = (flags & 8) === 0 ? null : readLogId(reader, 'conflict');
       return {
         kind,
@@ -210,6 +213,7 @@ function decodeBody(
         matchIndex,
         rejectedPrevIndex,
         lastLogId,
+        firstIndex,
         conflict,
       };
     }
@@ -221,6 +225,7 @@ function decodeBody(
         ...envelope,
         healthy: readFlag(reader, 'healthy'),
         lastLogId: readLogId(reader, 'last log id'),
+        firstIndex: reader.u48('first index'),
       };
     case 'timeoutNow':
       return { kind, ...envelope, byOperator: readFlag(reader, 'by operator') };

@@ -41,6 +41,7 @@ const message: fc.Arbitrary<Message> = fc.oneof(
     diverged: fc.boolean(),
     healthy: fc.boolean(),
     lastLogId: logId,
+    firstIndex: index,
   }),
   fc.record({ kind: fc.constant('heartbeat' as const), ...envelope, commitIndex: index }),
   fc.record({
@@ -48,6 +49,7 @@ const message: fc.Arbitrary<Message> = fc.oneof(
     ...envelope,
     healthy: fc.boolean(),
     lastLogId: logId,
+    firstIndex: index,
   }),
   fc.record({ kind: fc.constant('timeoutNow' as const), ...envelope, byOperator: fc.boolean() }),
 );
