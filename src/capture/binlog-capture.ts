@@ -71,6 +71,8 @@ export interface CaptureStatus {
   readonly connected: boolean;
   readonly reconnects: number;
   readonly transactionsHandedOut: number;
+  /** HEARTBEAT events received: the source is alive while idle. */
+  readonly heartbeats: number;
   readonly queuedTransactions: number;
   /** The resume point: the last transaction taken from the source, per domain. */
   readonly position: string;
@@ -119,6 +121,7 @@ export class BinlogCapture {
   readonly #abort = new AbortController();
   #loop: Promise<void> | undefined;
   #reconnects = 0;
+  #heartbeats = 0;
   #formatDescription: Buffer | undefined;
 
   constructor(options: BinlogCaptureOptions) {
@@ -178,6 +181,7 @@ export class BinlogCapture {
       connected: this.#streaming,
       reconnects: this.#reconnects,
       transactionsHandedOut: this.#handedOutCount,
+      heartbeats: this.#heartbeats,
       queuedTransactions: this.#queue.length,
       position: formatGtidPosition([...this.#position.values()]),
       acknowledged: this.#acknowledged,
@@ -338,6 +342,8 @@ export class BinlogCapture {
       case 'rotate':
         return { context, binlogFile: event.body.fileName };
       case 'heartbeat':
+        this.#heartbeats += 1;
+        return { context, binlogFile };
       case 'gtid_list':
       case 'binlog_checkpoint':
         return { context, binlogFile };

@@ -419,6 +419,18 @@ describe('binlog capture from a semi-sync MariaDB 10.11', () => {
     }
   });
 
+  test('an idle source sends heartbeats, and the capture stays connected', async () => {
+    const capture = newCapture(server, { heartbeatIntervalMs: 100 });
+    await capture.start();
+    try {
+      await waitFor('three heartbeats', () => capture.status.heartbeats >= 3);
+      expect(capture.status.reconnects).toBe(0);
+      expect(capture.status.connected).toBe(true);
+    } finally {
+      await capture.stop();
+    }
+  });
+
   test('the capture logs in as an ed25519 account and over TLS', async () => {
     await server.query("INSTALL SONAME 'auth_ed25519'").catch(() => undefined);
     await server.query("CREATE USER 'edwolf'@'%' IDENTIFIED VIA ed25519 USING PASSWORD('edpw')");
