@@ -3,6 +3,8 @@ import { assert, unreachable } from './assert.js';
 import type { Command } from './command.js';
 import { defaultEngineConfig, type EngineConfig } from './engine-config.js';
 import type { EngineEvent } from './engine-event.js';
+import { EntrySizes } from './entry-sizes.js';
+import { nextBatchEnd, nextIndexAfterReject } from './flow-control.js';
 import type { Input } from './input.js';
 import { emptyLogId, isAtLeastAsUpToDate, type LogId } from './log-id.js';
 import { LogIds, type TermStart } from './log-ids.js';
@@ -28,9 +30,9 @@ import type {
   VoteResponse,
 } from './message.js';
 import { compareNodeIds, type NodeId } from './node-id.js';
-import type { NodeStatus, Role } from './node-status.js';
+import { memberStatus, type NodeStatus, type Role } from './node-status.js';
 import { Prng } from './prng.js';
-import { inflightBytes, inflightEntryCount, newProgress, type Progress } from './progress.js';
+import { newProgress, type Progress } from './progress.js';
 
 /** What must survive a crash besides the log: the current term and the vote cast in it. */
 export interface HardState {
@@ -160,9 +162,7 @@ export class Engine {
   private learner: Member | null = null;
   private readonly statuses = new Map<NodeId, NodeStatus>();
 
-  /** Payload sizes of recent entries, for the in-flight byte bound: entryBytes[i] is index entryBytesBase + i. */
-  private entryBytes: number[] = [];
-  private entryBytesBase = 1;
+  private readonly entrySizes: EntrySizes;
 
   constructor(options: EngineOptions) {
     this.id = options.id;
@@ -187,7 +187,7 @@ export class Engine {
     this.persistedIndex = this.log.lastIndex;
     this.commitIndex = recovered?.appliedIndex ?? this.log.purged.index;
     assert(this.commitIndex <= this.log.lastIndex, 'recovered: applied index beyond the WAL');
-    this.entryBytesBase = this.log.lastIndex + 1;
+    this.entrySizes = new EntrySizes(this.log.lastIndex + 1, this.config.entryBytesTrackedMax);
     const memberships = recovered?.memberships ?? [];
     this.memberships =
       memberships.length > 0
@@ -736,7 +736,7 @@ export class Engine {
     if (entries.length === 0) return;
     for (const entry of entries) {
       this.log.append(entry);
-      this.recordEntryBytes(entry);
+      this.entrySizes.record(entry.index, entry.payload.byteLength);
       if (entry.kind === 'configuration') {
         this.memberships.push({ index: entry.index, members: sortMembers(decodeMembership(entry.payload)) });
       }
@@ -750,35 +750,10 @@ export class Engine {
     this.log.truncateFrom(index);
     this.persistedIndex = Math.min(this.persistedIndex, index - 1);
     this.verifiedIndex = Math.min(this.verifiedIndex, index - 1);
-    if (index - this.entryBytesBase < this.entryBytes.length) {
-      this.entryBytes.length = Math.max(0, index - this.entryBytesBase);
-    }
+    this.entrySizes.truncateFrom(index);
     this.memberships = this.memberships.filter((membership) => membership.index < index);
     assert(this.memberships.length > 0, 'truncate removed every configuration');
     this.emit({ kind: 'truncate', fromIndex: index });
-  }
-
-  private recordEntryBytes(entry: LogEntry): void {
-    if (entry.index !== this.entryBytesBase + this.entryBytes.length) {
-      this.entryBytes = [];
-      this.entryBytesBase = entry.index;
-    }
-    this.entryBytes.push(entry.payload.byteLength);
-    // Forget the older half at once: amortised O(1) per entry, unlike a shift per append.
-    if (this.entryBytes.length > this.config.entryBytesTrackedMax) {
-      this.forgetEntryBytesBefore(this.entryBytesBase + Math.ceil(this.entryBytes.length / 2));
-    }
-  }
-
-  private forgetEntryBytesBefore(index: number): void {
-    const count = Math.min(this.entryBytes.length, index - this.entryBytesBase);
-    if (count <= 0) return;
-    this.entryBytes.splice(0, count);
-    this.entryBytesBase += count;
-  }
-
-  private bytesOf(index: number): number {
-    return this.entryBytes[index - this.entryBytesBase] ?? 0;
   }
 
   private onAppended(logId: LogId): void {
@@ -801,7 +776,7 @@ export class Engine {
   private onPurged(upToIndex: number): void {
     assert(upToIndex <= this.commitIndex, `purge ${upToIndex} beyond the commit index ${this.commitIndex}`);
     this.log.purgeTo(upToIndex);
-    this.forgetEntryBytesBefore(upToIndex + 1);
+    this.entrySizes.forgetBefore(upToIndex + 1);
   }
 
   private setCommitIndex(index: number): void {
@@ -861,25 +836,9 @@ export class Engine {
       );
       return;
     }
-    while (
-      progress.nextIndex <= this.log.lastIndex &&
-      progress.inflight.length < this.config.inflightMessagesMax
-    ) {
-      const entriesRoom = this.config.inflightEntriesMax - inflightEntryCount(progress);
-      const bytesRoom = this.config.inflightBytesMax - inflightBytes(progress);
-      if (entriesRoom <= 0 || bytesRoom <= 0) return;
-      // One entry larger than the byte bound still goes, but only into an empty pipeline.
-      if (progress.inflight.length > 0 && this.bytesOf(progress.nextIndex) > bytesRoom) return;
-      let toIndex = progress.nextIndex;
-      let bytes = this.bytesOf(toIndex);
-      const toIndexMax = Math.min(
-        this.log.lastIndex,
-        progress.nextIndex + Math.min(this.config.batchEntriesMax, entriesRoom) - 1,
-      );
-      while (toIndex < toIndexMax && bytes + this.bytesOf(toIndex + 1) <= bytesRoom) {
-        toIndex++;
-        bytes += this.bytesOf(toIndex);
-      }
+    for (;;) {
+      const toIndex = nextBatchEnd(progress, this.config, this.log.lastIndex, this.entrySizes);
+      if (toIndex === null) return;
       this.replicate(progress, toIndex);
     }
   }
@@ -898,8 +857,7 @@ export class Engine {
       leaderCommit: this.commitIndex,
     });
     if (progress.state !== 'replicate' || toIndex < fromIndex) return;
-    let bytes = 0;
-    for (let index = fromIndex; index <= toIndex; index++) bytes += this.bytesOf(index);
+    const bytes = this.entrySizes.bytesBetween(fromIndex, toIndex);
     progress.inflight.push({ lastIndex: toIndex, entryCount: toIndex - fromIndex + 1, bytes });
     progress.nextIndex = toIndex + 1;
   }
@@ -929,13 +887,12 @@ export class Engine {
       return;
     }
     if (progress.state === 'needsMigration' || message.rejectedPrevIndex < progress.matchIndex) return;
-    const conflict = message.conflict;
-    let nextIndex = message.rejectedPrevIndex;
-    if (conflict !== null) {
-      const lastOfTerm = conflict.term > 0 ? this.log.lastIndexOfTerm(conflict.term) : undefined;
-      nextIndex = Math.min(nextIndex, lastOfTerm === undefined ? conflict.index : lastOfTerm + 1);
-    }
-    progress.nextIndex = Math.max(progress.matchIndex + 1, Math.min(nextIndex, this.log.lastIndex + 1));
+    progress.nextIndex = nextIndexAfterReject(
+      progress.matchIndex,
+      message.rejectedPrevIndex,
+      message.conflict,
+      this.log,
+    );
     this.toProbe(progress);
     this.sendAppend(progress.id);
   }
@@ -1343,27 +1300,21 @@ export class Engine {
 
   // ---------------------------------------------------------------- statuses
 
-  private statusOf(progress: Progress): NodeStatus {
-    const silentTicks = this.nowTicks - progress.lastHeardTick;
-    if (progress.state === 'needsMigration') return 'NEEDS_MIGRATION';
-    if (!progress.responded && this.learner?.id === progress.id) return 'JOINING';
-    if (silentTicks >= this.config.deadNodeRemovalTicks) return 'OFFLINE';
-    if (silentTicks >= this.config.electionTimeoutTicks) return 'DROPPED';
-    if (silentTicks >= this.config.lagHeartbeatsMissed * this.config.heartbeatIntervalTicks) return 'LAGGING';
-    // A member this leader has not heard from yet: its progress is unknown until it answers.
-    if (!progress.responded) return 'SYNCING';
-    if (
-      this.learner?.id === progress.id ||
-      this.log.lastIndex - progress.matchIndex > this.config.inflightEntriesMax
-    ) {
-      return 'SYNCING';
-    }
-    return 'ACTIVE';
-  }
-
   private updateStatuses(): void {
     this.setStatus(this.id, 'ACTIVE');
-    for (const progress of this.progress.values()) this.setStatus(progress.id, this.statusOf(progress));
+    for (const progress of this.progress.values()) {
+      const status = memberStatus(progress, {
+        nowTicks: this.nowTicks,
+        isLearner: this.learner?.id === progress.id,
+        leaderLastIndex: this.log.lastIndex,
+        heartbeatIntervalTicks: this.config.heartbeatIntervalTicks,
+        electionTimeoutTicks: this.config.electionTimeoutTicks,
+        deadNodeRemovalTicks: this.config.deadNodeRemovalTicks,
+        lagHeartbeatsMissed: this.config.lagHeartbeatsMissed,
+        syncingEntriesMin: this.config.inflightEntriesMax,
+      });
+      this.setStatus(progress.id, status);
+    }
   }
 
   private setStatus(id: NodeId, status: NodeStatus): void {
