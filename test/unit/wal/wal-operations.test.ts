@@ -331,3 +331,63 @@ describe('reopen after every operation', () => {
     }
   });
 });
+
+describe('calls issued without awaiting, under random bounds', () => {
+  test('random interleavings of appends, truncations, purges and reads match a model, across reopens', async () => {
+    for (let seed = 1; seed <= 12; seed += 1) {
+      removeDir(dir);
+      const random = seededRandom(seed * 7919);
+      let nowMs = 0;
+      const options: WalOptions = {
+        segmentSizeMb: (500 + Math.floor(random() * 3000)) / (1024 * 1024),
+        retentionHours: 1,
+        clock: () => nowMs,
+        indexedSegmentsMax: 1 + Math.floor(random() * 3),
+        batchSize: 1 + Math.floor(random() * 20),
+        batchBytesMax: 500 + Math.floor(random() * 5000),
+        pendingBytesMax: 1000 + Math.floor(random() * 10_000),
+      };
+      let wal = await Wal.open(dir, options);
+      let model: LogEntry[] = [];
+      let term = 1;
+      for (let step = 0; step < 40; step += 1) {
+        nowMs += HOUR_MS;
+        const calls: Promise<unknown>[] = [];
+        for (let call = 1 + Math.floor(random() * 4); call > 0; call -= 1) {
+          const first = wal.firstIndex();
+          const roll = random();
+          if (roll < 0.6) {
+            if (random() < 0.2) term += 1;
+            const batch = makeEntries(wal.lastIndex() + 1, 1 + Math.floor(random() * 12), {
+              term,
+              bytes: random() < 0.1 ? 3000 : Math.floor(random() * 300),
+              seed: seed * 1000 + step * 10 + call,
+            });
+            calls.push(wal.append(batch));
+            model.push(...batch);
+          } else if (roll < 0.8) {
+            const index = first + Math.floor(random() * (wal.lastIndex() - first + 2));
+            calls.push(wal.truncateFrom(index));
+            model = model.filter((entry) => entry.index < index);
+          } else if (roll < 0.9) {
+            calls.push(wal.purgeBefore(first + Math.floor(random() * (wal.lastIndex() - first + 2)), nowMs));
+          } else {
+            calls.push(wal.read(first, wal.lastIndex() + 1, Math.floor(random() * 5000)));
+          }
+        }
+        await Promise.all(calls);
+        model = model.filter((entry) => entry.index >= wal.firstIndex());
+        if (random() < 0.3) {
+          await wal.close();
+          wal = await Wal.open(dir, options);
+        }
+        expect(wal.lastIndex()).toBe(wal.firstIndex() + model.length - 1);
+        expectSameEntries(await readAll(wal), model);
+        for (const entry of model) expect(wal.termAt(entry.index)).toBe(entry.term);
+      }
+      await wal.close();
+      const verified = await Wal.open(dir, { ...options, verifyOnOpen: true });
+      await verified.close();
+    }
+  });
+});
