@@ -405,7 +405,7 @@ export class BinlogCapture {
     const client = this.#client;
     if (client === undefined || this.#paused) return;
     this.#paused = true;
-    client.socket.setTimeout(0);
+    client.setIdleTimeout(0, '');
     client.pause();
   }
 
@@ -418,11 +418,9 @@ export class BinlogCapture {
   }
 
   #armIdleTimeout(client: MysqlClient): void {
-    const idleMs = this.#heartbeatIntervalMs * 4;
-    client.socket.setTimeout(idleMs, () =>
-      client.socket.destroy(
-        new Error(`no event or heartbeat from MariaDB at ${this.#where} for ${idleMs} ms`),
-      ),
+    client.setIdleTimeout(
+      this.#heartbeatIntervalMs * 4,
+      `no event or heartbeat from MariaDB at ${this.#where}`,
     );
   }
 

@@ -41,6 +41,8 @@ const queryRowsMax = 10_000;
  */
 export class MysqlClient {
   #socket: Socket | TLSSocket;
+  /** The TCP socket; under TLS every byte still passes it, so idle timeouts live here. */
+  readonly #raw: Socket;
   readonly #framer = new PacketFramer();
   readonly #queue: Packet[] = [];
   #waiter: { resolve: (packet: Packet) => void; reject: (error: Error) => void } | undefined;
@@ -53,6 +55,7 @@ export class MysqlClient {
 
   private constructor(socket: Socket) {
     this.#socket = socket;
+    this.#raw = socket;
     this.#attach(socket);
   }
 
@@ -69,6 +72,11 @@ export class MysqlClient {
   static async connect(options: MysqlClientOptions): Promise<MysqlClient> {
     const socket = await openSocket(options);
     const client = new MysqlClient(socket);
+    // A server that accepts the connection and then stalls must not hang the login or set-up.
+    client.setIdleTimeout(
+      options.connectTimeoutMs,
+      `MariaDB at ${options.host}:${options.port} stopped answering`,
+    );
     try {
       await client.#runLogin(options);
     } catch (error) {
@@ -193,6 +201,19 @@ export class MysqlClient {
     });
     this.#socket = secure;
     this.#attach(secure);
+  }
+
+  /**
+   * Drops the connection when nothing arrives or leaves for `timeoutMs` (0 disables), with
+   * `reason` as the close error.
+   */
+  setIdleTimeout(timeoutMs: number, reason: string): void {
+    this.#raw.setTimeout(0);
+    this.#raw.removeAllListeners('timeout');
+    if (timeoutMs > 0)
+      this.#raw.setTimeout(timeoutMs, () =>
+        this.#socket.destroy(new Error(`${reason} (idle for ${timeoutMs} ms)`)),
+      );
   }
 
   /** Sends a command (a new exchange: sequence id 0). */

@@ -1,4 +1,5 @@
 import { clientAuthResponse } from '../auth/auth-response.js';
+import { clientEd25519Plugin } from '../auth/client-ed25519.js';
 import { mysqlNativePasswordPlugin } from '../auth/mysql-native-password.js';
 import {
   Capability,
@@ -13,6 +14,9 @@ import { decodeOkPacket, type OkPacket, okHeader } from '../response/ok-packet.j
 import { authMoreDataHeader, authSwitchHeader, decodeAuthSwitchRequest } from './auth-switch.js';
 import { encodeHandshakeResponse, encodeSslRequest } from './handshake-response.js';
 import { decodeInitialHandshake, type InitialHandshake } from './initial-handshake.js';
+
+/** Plugins whose challenge the client can answer in its first response. */
+const spokenPlugins = new Set([mysqlNativePasswordPlugin, clientEd25519Plugin]);
 
 export interface ClientLoginOptions {
   readonly user: string;
@@ -134,10 +138,10 @@ export class ClientLogin {
         maxPacketBytes: this.#options.maxPacketBytes ?? 0x40000000,
         characterSet: collationUtf8mb4GeneralCi,
       });
-      return [{ kind: 'send', payload, sequenceId: packet.sequenceId + 1 }, { kind: 'start_tls' }];
+      return [{ kind: 'send', payload, sequenceId: (packet.sequenceId + 1) & 0xff }, { kind: 'start_tls' }];
     }
     this.#state = { at: 'auth', handshake, capabilities };
-    return this.#handshakeResponse(handshake, capabilities, packet.sequenceId + 1);
+    return this.#handshakeResponse(handshake, capabilities, (packet.sequenceId + 1) & 0xff);
   }
 
   #handshakeResponse(
@@ -147,7 +151,7 @@ export class ClientLogin {
   ): ClientLoginAction[] {
     // Answer the greeting's plugin when it is one we speak; otherwise answer as native and let
     // the server switch us to the account's plugin.
-    const plugin = clientAuthResponse(handshake.authPluginName, handshake.authPluginData, this.#options).ok
+    const plugin = spokenPlugins.has(handshake.authPluginName)
       ? handshake.authPluginName
       : mysqlNativePasswordPlugin;
     const answer = clientAuthResponse(plugin, handshake.authPluginData, this.#options);
@@ -186,7 +190,7 @@ export class ClientLogin {
       if (!request.ok) return this.#fail(request.error);
       const answer = clientAuthResponse(request.value.pluginName, request.value.pluginData, this.#options);
       if (!answer.ok) return this.#fail(answer.error);
-      return [{ kind: 'send', payload: answer.response, sequenceId: packet.sequenceId + 1 }];
+      return [{ kind: 'send', payload: answer.response, sequenceId: (packet.sequenceId + 1) & 0xff }];
     }
     if (header === authMoreDataHeader) {
       return this.#fail({

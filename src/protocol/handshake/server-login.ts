@@ -113,7 +113,7 @@ export class ServerLogin {
           state.credentials,
           packet.payload,
           state.nonce,
-          packet.sequenceId + 1,
+          (packet.sequenceId + 1) & 0xff,
         );
       case 'finished':
         return [{ kind: 'rejected', reason: 'a packet after the login ended' }];
@@ -138,7 +138,7 @@ export class ServerLogin {
 
   #response(packet: Packet): ServerLoginAction[] {
     const decoded = decodeHandshakeResponse(packet.payload);
-    const next = packet.sequenceId + 1;
+    const next = (packet.sequenceId + 1) & 0xff;
     if (!decoded.ok) return this.#reject(decoded.error.message, errHandshake, '08S01', 'Bad handshake', next);
     if (decoded.value.kind === 'ssl_request') {
       if (!this.#options.tlsAvailable || this.#tls)
