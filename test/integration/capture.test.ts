@@ -20,6 +20,7 @@ import {
   decodeBinlogEvent,
 } from '../../src/protocol/binlog/binlog-event.js';
 import { splitBinlogFile } from '../../src/protocol/binlog/binlog-file.js';
+import { FL_STANDALONE } from '../../src/protocol/binlog/gtid-event.js';
 import { formatGtid, parseGtidPosition } from '../../src/protocol/gtid.js';
 import type { MariaDbServer, MariaDbSet } from '../../src/testing/mariadb-harness.js';
 import { startMariaDb } from '../support/mariadb.js';
@@ -218,6 +219,11 @@ describe('binlog capture from a semi-sync MariaDB 10.11', () => {
       expect(kinds.filter((kind) => kind === 'rows')).toHaveLength(3);
       expect(kinds.filter((kind) => kind === 'table_map')).toHaveLength(3);
       expect(kinds.at(-1)).toBe('xid');
+      // Each DDL statement is a transaction of its own: its GTID event and the statement.
+      for (const ddl of [received[0]!, received[1]!, received[5]!]) {
+        expect(ddl.gtidFlags & FL_STANDALONE).toBe(FL_STANDALONE);
+        expect(ddl.events.kind === 'memory' && ddl.events.events.length).toBe(2);
+      }
     } finally {
       await capture.stop();
     }
@@ -427,6 +433,25 @@ describe('binlog capture from a semi-sync MariaDB 10.11', () => {
       expect(capture.status.reconnects).toBe(0);
       expect(capture.status.connected).toBe(true);
     } finally {
+      await capture.stop();
+    }
+  });
+
+  test('a source that stops answering (SIGSTOP) is detected by the missing heartbeats; the capture resumes after SIGCONT', async () => {
+    const capture = newCapture(server, { heartbeatIntervalMs: 100, connectTimeoutMs: 500 });
+    await capture.start();
+    const pid = server.pid!;
+    try {
+      process.kill(pid, 'SIGSTOP');
+      await waitFor('the capture to drop the silent connection', () => capture.status.reconnects >= 1);
+      process.kill(pid, 'SIGCONT');
+      const inserted = server.query('INSERT INTO app.k VALUES (4000)');
+      const transaction = await capture.next();
+      capture.acknowledge(transaction);
+      await inserted;
+      expect(transaction.gtidText).toMatch(/^0-1-\d+$/);
+    } finally {
+      process.kill(pid, 'SIGCONT');
       await capture.stop();
     }
   });
