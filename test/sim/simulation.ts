@@ -61,8 +61,13 @@ export interface SimulationResult {
 
 /** After the heal, a leader must exist within this many ticks. */
 export const leaderAfterHealTicksMax = 120;
-/** Beyond the settle phase, how long convergence may still take before it is a liveness failure. */
+/**
+ * Beyond the settle phase, how long convergence may still take before it is a liveness failure:
+ * a base, plus ticks per committed entry, since removed nodes are added back one at a time and
+ * each catches up the whole log (a seed may allow only 4 entries per round trip).
+ */
 export const convergenceExtraTicksMax = 2000;
+export const convergenceTicksPerEntryMax = 4;
 
 type ScheduledAction = { readonly atTick: number; readonly run: () => void };
 
@@ -471,7 +476,9 @@ export class Simulation {
         throw new Violation(`liveness: no leader ${leaderAfterHealTicksMax} ticks after the faults healed`);
       }
     }
-    this.converge(healTick + settleTicks + convergenceExtraTicksMax);
+    this.converge(
+      healTick + settleTicks + convergenceExtraTicksMax + convergenceTicksPerEntryMax * this.stats.committed,
+    );
   }
 
   /**
