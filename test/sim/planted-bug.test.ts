@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { nodeCountForSeed, settleTicksDefault } from './cli-defaults.js';
 import { suiteSeedCount, suiteTicksPerSeed } from './seed-batch.js';
@@ -46,5 +48,22 @@ describe('the checkers catch a planted safety bug', () => {
       settleTicks: settleTicksDefault,
     });
     expect(result.failure).toBeNull();
+  });
+});
+
+describe('the CLI reports a failure as a reproducible bug report', () => {
+  test('prints the seed, what broke and the exact command; that command fails the same way', () => {
+    const cli = join(import.meta.dirname, 'cli.ts');
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8', timeout: 60_000 });
+    const first = run(['--seeds', '1..50', '--plant-bug']);
+    expect(first.status).toBe(1);
+    const failed = /FAILED seed (\d+) at tick (\d+): (.*)/.exec(first.stdout);
+    const reproduce = /reproduce: npm run sim -- (.*)/.exec(first.stdout);
+    expect(failed).not.toBeNull();
+    expect(reproduce).not.toBeNull();
+    const again = run(reproduce![1]!.split(' '));
+    expect(again.status).toBe(1);
+    expect(again.stdout).toContain(failed![0]);
   });
 });
