@@ -391,12 +391,10 @@ export class Simulation {
         this.network.partition([[leader], ids.filter((id) => id !== leader)]);
         break;
       case 2: {
-        // A bridge: two sides that only one node connects.
-        const bridge = shuffled[0]!;
+        // A bridge: shuffled[0] is in neither group, so it alone still talks to both sides.
         const rest = shuffled.slice(1);
         const cut = Math.max(1, Math.floor(rest.length / 2));
         this.network.partition([rest.slice(0, cut), rest.slice(cut)]);
-        void bridge;
         break;
       }
       default: {
