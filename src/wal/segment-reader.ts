@@ -155,6 +155,8 @@ export class SegmentReader {
         const startBytes = table.endBytes;
         const wantBytes = Math.min(READ_CHUNK_BYTES_MAX, segment.framesEndBytes - startBytes);
         const bytes = await readFirstFrame(fd, segment, startBytes, wantBytes);
+        // A concurrent read may have extended the table meanwhile: walk only from its frontier.
+        if (table.endBytes !== startBytes) continue;
         this.#walkHeaders(segment, table, bytes, startBytes, length);
       }
     } finally {

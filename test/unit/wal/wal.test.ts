@@ -201,6 +201,27 @@ describe('Wal basics', () => {
     await reopened.close();
   });
 
+  test('concurrent reads that both extend the same sealed segment table agree', async () => {
+    const entries = makeEntries(1, 400, { bytes: 150 });
+    const wal = await Wal.open(dir, SMALL);
+    for (let i = 0; i < entries.length; i += 40) await wal.append(entries.slice(i, i + 40));
+    await wal.close();
+    for (let round = 0; round < 5; round += 1) {
+      // A fresh open knows no offsets of sealed segments: every read below starts past the
+      // known prefix, so they walk headers at the same time.
+      const reopened = await Wal.open(dir, SMALL);
+      const starts = [10 + round, 20, 30 - round, 35, 15, 25];
+      const results = await Promise.all(
+        starts.map((from) => reopened.read(from, from + 3, Number.MAX_SAFE_INTEGER)),
+      );
+      results.forEach((result, i) => {
+        expect(result.ok).toBe(true);
+        if (result.ok) expectSameEntries(result.entries, entries.slice(starts[i]! - 1, starts[i]! + 2));
+      });
+      await reopened.close();
+    }
+  });
+
   test('invalid options are refused with the config key named', async () => {
     await expect(Wal.open(dir, { segmentSizeMb: 0 })).rejects.toThrow(/wal.segment_size_mb/);
     await expect(Wal.open(dir, { batchSize: 0 })).rejects.toThrow(/wal.batch_size/);
