@@ -14,6 +14,7 @@ import {
 } from '../protocol/binlog/index.js';
 import { formatGtid, type Gtid } from '../protocol/gtid.js';
 import type { ApplierTransaction } from './applier-transaction.js';
+import { withoutInUseFlag } from './format-description.js';
 import {
   formatDescriptionStatement,
   type PlanErrorCode,
@@ -271,7 +272,7 @@ export class Applier {
     if (this.#decodeContext?.formatDescription.equals(formatDescription)) {
       return { ok: true, value: this.#decodeContext.context };
     }
-    const decoded = decodeBinlogEvent(formatDescription, { checksum: 'none' });
+    const decoded = decodeBinlogEvent(withoutInUseFlag(formatDescription), { checksum: 'none' });
     if (!decoded.ok || decoded.value.body.kind !== 'format_description') {
       const reason = decoded.ok ? `a ${decoded.value.body.kind} event` : decoded.error.message;
       return {

@@ -4,10 +4,10 @@ import {
   binlogDecodeContextFrom,
   decodeBinlogEvent,
   FL_STANDALONE,
-  LOG_EVENT_BINLOG_IN_USE_F,
   splitBinlogFile,
 } from '../protocol/binlog/index.js';
 import type { ApplierTransaction } from './applier-transaction.js';
+import { withoutInUseFlag } from './format-description.js';
 
 /**
  * TEST AND BENCHMARK SUPPORT, not the production path: the capture (src/capture) produces
@@ -74,23 +74,4 @@ export function groupTransactions(events: readonly Uint8Array[], where: string):
   if (open !== undefined)
     throw new Error(`${where}: ends inside a transaction (${open.events.length} events)`);
   return transactions;
-}
-
-/** Offset of the flags in the v4 event header, and of the type code. */
-const headerFlagsOffset = 17;
-const headerTypeOffset = 4;
-const formatDescriptionTypeCode = 15;
-
-/**
- * The FORMAT_DESCRIPTION event of a binlog file still being written has LOG_EVENT_BINLOG_IN_USE_F
- * set; the server computed its CRC32 with that flag clear (and clears it when the file is
- * closed). A copy with the flag cleared verifies, as the server's own reader does.
- */
-function withoutInUseFlag(event: Uint8Array): Uint8Array {
-  if (event[headerTypeOffset] !== formatDescriptionTypeCode) return event;
-  const flags = (event[headerFlagsOffset] ?? 0) | ((event[headerFlagsOffset + 1] ?? 0) << 8);
-  if ((flags & LOG_EVENT_BINLOG_IN_USE_F) === 0) return event;
-  const copy = Buffer.from(event);
-  copy.writeUInt16LE(flags & ~LOG_EVENT_BINLOG_IN_USE_F, headerFlagsOffset);
-  return copy;
 }
