@@ -172,9 +172,22 @@ export class Engine {
       this.config.electionTimeoutTicks > this.config.heartbeatIntervalTicks,
       'config: electionTimeoutTicks must exceed heartbeatIntervalTicks',
     );
+    for (const bound of [
+      'inflightMessagesMax',
+      'inflightEntriesMax',
+      'inflightBytesMax',
+      'batchEntriesMax',
+      'lagHeartbeatsMissed',
+      'entryBytesTrackedMax',
+    ] as const) {
+      assert(
+        Number.isInteger(this.config[bound]) && this.config[bound] >= 1,
+        `config: ${bound} must be an integer ≥ 1`,
+      );
+    }
     assert(
-      this.config.inflightMessagesMax >= 1 && this.config.batchEntriesMax >= 1,
-      'config: bounds must be ≥ 1',
+      this.config.deadNodeRemovalTicks > this.config.electionTimeoutTicks,
+      'config: deadNodeRemovalTicks must exceed electionTimeoutTicks',
     );
     this.prng = new Prng(options.seed);
     this.healthy = options.healthy;

@@ -147,6 +147,14 @@ describe('small parts', () => {
     expect(() => decodeMembership(new TextEncoder().encode('{"v":2,"members":[]}'))).toThrow(/version/);
   });
 
+  test('configuration bounds are checked at construction', () => {
+    expect(() => engine('n1', { config: { inflightEntriesMax: 0 } })).toThrow(/inflightEntriesMax/);
+    expect(() => engine('n1', { config: { electionTimeoutTicks: 2, heartbeatIntervalTicks: 2 } })).toThrow(
+      /electionTimeoutTicks/,
+    );
+    expect(() => engine('n1', { config: { deadNodeRemovalTicks: 5 } })).toThrow(/deadNodeRemovalTicks/);
+  });
+
   test('quorum is a strict majority', () => {
     expect([1, 2, 3, 4, 5, 6, 7].map(quorumSize)).toEqual([1, 2, 2, 3, 3, 4, 4]);
   });
