@@ -198,7 +198,8 @@ export class Engine {
     this.persistedVotedFor = this.votedFor;
     this.log = new LogIds(recovered?.log ?? { purged: emptyLogId, termStarts: [], lastIndex: 0 });
     this.persistedIndex = this.log.lastIndex;
-    this.commitIndex = recovered?.appliedIndex ?? this.log.purged.index;
+    // Purged entries were committed (purges never pass the commit index), whatever the runtime says it applied.
+    this.commitIndex = Math.max(recovered?.appliedIndex ?? 0, this.log.purged.index);
     assert(this.commitIndex <= this.log.lastIndex, 'recovered: applied index beyond the WAL');
     this.entrySizes = new EntrySizes(this.log.lastIndex + 1, this.config.entryBytesTrackedMax);
     const memberships = recovered?.memberships ?? [];
