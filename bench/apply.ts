@@ -11,9 +11,15 @@
  * its last commit; the replica's SQL thread, started once its relay log holds everything, from
  * the end of the previous phase to the end of the phase (`MASTER_GTID_WAIT` returning).
  *
+ * Then, when sysbench is installed, the lag: sysbench oltp_write_only (LAG_THREADS, default 16,
+ * for LAG_LOAD_S, default 20 s) on the source while the capture streams to the applier and the
+ * native replica replicates; `lag_after_load_ms` is how long after the load stopped the target
+ * had applied everything (`native_lag_after_load_ms` the same for the replica).
+ *
  * Prints one JSON line last. Environment: SMALL_TX (default 5000), MEDIUM_TX (default 300),
- * WRITERS (default 8), DURABLE (default 1).
+ * WRITERS (default 8), DURABLE (default 1), LAG_LOAD_S (0 skips the lag), LAG_THREADS.
  */
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Connection } from 'mariadb';
@@ -21,6 +27,10 @@ import pino from 'pino';
 import { Applier, type ApplyOutcome } from '../src/apply/applier.js';
 import type { ApplierTransaction } from '../src/apply/applier-transaction.js';
 import { readBinlogTransactions } from '../src/apply/binlog-file-transactions.js';
+import { applierTransactionFrom } from '../src/apply/from-captured.js';
+import { BinlogCapture } from '../src/capture/binlog-capture.js';
+import { releaseTransaction } from '../src/capture/captured-transaction.js';
+import { type GtidPosition, parseGtidPosition, positionContains } from '../src/mariadb/gtid-position.js';
 import { formatGtid } from '../src/protocol/gtid.js';
 import { type MariaDbServer, MariaDbSet } from '../src/testing/mariadb-harness.js';
 
@@ -30,6 +40,10 @@ const mediumRows = 100;
 const writers = Number(process.env['WRITERS'] ?? 8);
 const durable = (process.env['DURABLE'] ?? '1') === '1';
 const waitTimeoutS = 600;
+/** sysbench oltp_write_only for the lag measurement; 0 skips it (and when sysbench is missing). */
+const lagLoadS = Number(process.env['LAG_LOAD_S'] ?? 20);
+const lagThreads = Number(process.env['LAG_THREADS'] ?? 16);
+const lagPollIntervalMs = 10;
 
 const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
 
@@ -135,6 +149,105 @@ function last<T>(items: readonly T[]): T {
   return item;
 }
 
+function sysbench(
+  source: MariaDbServer,
+  command: 'prepare' | 'run',
+  extra: readonly string[],
+): Promise<void> {
+  const args = [
+    'oltp_write_only',
+    '--db-driver=mysql',
+    '--mysql-host=127.0.0.1',
+    `--mysql-port=${source.port}`,
+    '--mysql-user=root',
+    '--mysql-password=',
+    '--mysql-db=sbtest',
+    '--tables=4',
+    '--table-size=10000',
+    ...extra,
+    command,
+  ];
+  return new Promise((resolve, reject) => {
+    execFile('sysbench', args, { maxBuffer: 64 * 1024 * 1024 }, (error, _stdout, stderr) =>
+      error === null
+        ? resolve()
+        : reject(new Error(`sysbench ${command} failed: ${error.message} ${stderr}`)),
+    );
+  });
+}
+
+async function sourcePosition(source: MariaDbServer): Promise<GtidPosition> {
+  const [row] = await source.query<Array<{ pos: string }>>('SELECT @@gtid_binlog_pos AS pos');
+  const parsed = parseGtidPosition(row?.pos ?? '');
+  if (!parsed.ok) throw new Error(parsed.error.message);
+  return parsed.value;
+}
+
+/**
+ * sysbench oltp_write_only on the source while the capture streams to the applier and the native
+ * replica replicates; returns how long after the load stopped each had applied everything.
+ */
+async function measureLag(
+  source: MariaDbServer,
+  target: MariaDbServer,
+  native: MariaDbServer,
+): Promise<{ lagMs: number; nativeLagMs: number }> {
+  const start = await sourcePosition(source);
+  const capture = new BinlogCapture({
+    ...source.connectOptions(),
+    replicaServerId: 9001,
+    startAfter: start,
+    semiSync: false,
+    logger,
+  });
+  await capture.start();
+  const applier = await Applier.open({ target: target.connectOptions(), logger });
+  let stopping = false;
+  const consumer = (async () => {
+    while (!stopping) {
+      const captured = await capture.next();
+      const { committed } = await applier.submit(await applierTransactionFrom(captured));
+      void committed.then((outcome) => {
+        if (outcome.kind === 'failed') progress(`apply failed: ${outcome.error.message}`);
+      });
+      await releaseTransaction(captured);
+    }
+  })();
+  const replica = await native.connect();
+  try {
+    await source.query('CREATE DATABASE sbtest');
+    progress('lag: sysbench prepare');
+    await sysbench(source, 'prepare', []);
+    progress(`lag: sysbench oltp_write_only, ${lagThreads} threads, ${lagLoadS} s`);
+    await sysbench(source, 'run', [`--threads=${lagThreads}`, `--time=${lagLoadS}`]);
+    const loadEnded = performance.now();
+    const end = await sourcePosition(source);
+    const nativeWait = (async () => {
+      for (const gtid of end)
+        await replica.query(`SELECT MASTER_GTID_WAIT('${formatGtid(gtid)}', ${waitTimeoutS})`);
+      return performance.now() - loadEnded;
+    })();
+    for (;;) {
+      if (applier.status().kind === 'failed')
+        throw new Error('the applier failed during the lag measurement');
+      if (end.every((gtid) => positionContains(applier.applied, gtid))) break;
+      await new Promise((resolve) => setTimeout(resolve, lagPollIntervalMs));
+    }
+    const lagMs = performance.now() - loadEnded;
+    return { lagMs: Math.round(lagMs), nativeLagMs: Math.round(await nativeWait) };
+  } finally {
+    stopping = true;
+    await capture.stop();
+    await consumer.catch(() => undefined);
+    await applier.close();
+    await replica.end();
+  }
+}
+
+function sysbenchAvailable(): Promise<boolean> {
+  return new Promise((resolve) => execFile('sysbench', ['--version'], (error) => resolve(error === null)));
+}
+
 const sourceSet = await MariaDbSet.start({ count: 1, serverIdBase: 1 });
 // log_slave_updates: the native replica writes its binlog too, as a follower must (its GTID state).
 const followers = await MariaDbSet.start({
@@ -178,7 +291,6 @@ try {
   const mediumDoneMs = await nativeReached(replica, last(mediumTx), nativeStarted);
   const nativeSmallMs = smallDoneMs - schemaDoneMs;
   const nativeMediumMs = mediumDoneMs - smallDoneMs;
-  await replica.end();
   progress(`native: small ${nativeSmallMs.toFixed(0)} ms, medium ${nativeMediumMs.toFixed(0)} ms`);
 
   const applier = await Applier.open({ target: target.connectOptions(), logger });
@@ -197,6 +309,14 @@ try {
     );
     progress(`${name}: ${rows.map((row) => `${row.Variable_name}=${row.Value}`).join(' ')}`);
   }
+  let lag: { lagMs: number; nativeLagMs: number } | undefined;
+  if (lagLoadS > 0 && (await sysbenchAvailable())) {
+    lag = await measureLag(source, target, native);
+    progress(`lag after load: wolfscale ${lag.lagMs} ms, native ${lag.nativeLagMs} ms`);
+  } else {
+    progress('lag: skipped (LAG_LOAD_S=0 or sysbench not installed)');
+  }
+  await replica.end();
   const perSecond = (count: number, ms: number): number => Math.round((count * 1000) / ms);
   const small = perSecond(smallTx.length, smallMs);
   const nativeSmall = perSecond(smallTx.length, nativeSmallMs);
@@ -213,7 +333,9 @@ try {
     native_medium_rows_per_s: nativeMediumRowsPerS,
     ratio_vs_native_small: Number((small / nativeSmall).toFixed(2)),
     ratio_vs_native_medium: Number((mediumRowsPerS / nativeMediumRowsPerS).toFixed(2)),
-    lag_after_load_ms: null,
+    lag_after_load_ms: lag?.lagMs ?? null,
+    native_lag_after_load_ms: lag?.nativeLagMs ?? null,
+    lag_load: lag === undefined ? null : `sysbench oltp_write_only ${lagThreads} threads ${lagLoadS} s`,
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } catch (error) {
