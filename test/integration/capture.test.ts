@@ -144,6 +144,7 @@ describe('binlog capture from a semi-sync MariaDB 10.11', () => {
     await server.query('CREATE DATABASE app');
     await server.query('CREATE TABLE app.k (id INT PRIMARY KEY)');
     await server.query('CREATE TABLE app.w (id INT PRIMARY KEY, v VARCHAR(100), n INT)');
+    await server.query('CREATE TABLE app.huge (id INT PRIMARY KEY, b LONGTEXT)');
   });
   afterAll(async () => {
     await set?.destroy();
@@ -403,6 +404,25 @@ describe('binlog capture from a semi-sync MariaDB 10.11', () => {
     } finally {
       await capture.stop();
       await rm(spillDir, { recursive: true, force: true });
+    }
+  });
+
+  test('a row event above 16 MiB reaches the capture split over several packets and is joined intact', async () => {
+    const capture = newCapture(server, { transactionBytesMax: 1024 * 1024 });
+    await capture.start();
+    try {
+      const writer = await server.connect();
+      const insert = writer.query("INSERT INTO app.huge VALUES (1, REPEAT('h', 17 * 1024 * 1024))");
+      const transaction = await capture.next();
+      capture.acknowledge(transaction);
+      await insert;
+      await writer.end();
+      expect(transaction.eventBytes).toBeGreaterThan(17 * 1024 * 1024);
+      const groups = await binlogGroups(server);
+      expect((await eventBytes(transaction)).equals(groups.get(transaction.gtidText)!)).toBe(true);
+      await releaseTransaction(transaction);
+    } finally {
+      await capture.stop();
     }
   });
 
