@@ -269,6 +269,8 @@ export class Wal {
    * total at most bytesMax, except that the first entry in range is always returned. Fewer (or
    * none) when the range goes past durableIndex(). fromIndex < firstIndex() is the value
    * { ok: false, error: { code: 'COMPACTED' } }. Throws WalCorruptionError for a damaged frame.
+   * Uncompressed payloads are views into one read buffer (up to 8 MiB): copy a payload you keep
+   * long after dropping the others, or it pins the whole buffer.
    */
   read(fromIndex: number, toIndexExclusive: number, bytesMax: number): Promise<ReadResult> {
     this.#assertUsable();
