@@ -141,8 +141,10 @@ export class BinlogCapture {
   }
 
   /**
-   * Connects, checks the source (throwing CaptureConfigError with what to fix) and starts
-   * streaming in the background. Resolves once the binlog dump has been requested.
+   * Connects, checks the source (throwing CaptureConfigError with what to fix, including a start
+   * position no longer in the binlogs) and starts streaming in the background. Resolves once the
+   * source sent its first event. A transient failure (source down) rejects with a plain Error:
+   * the caller retries start() on a new BinlogCapture.
    */
   async start(): Promise<SourceInfo> {
     assert(this.#loop === undefined, 'start() is called once');
@@ -163,10 +165,16 @@ export class BinlogCapture {
         for (const gtid of parsed.value) this.#position.set(gtid.domainId, gtid);
       }
       const ready = await this.#requestDump(client);
+      // The source answers a dump request at once: with its first event (an artificial ROTATE),
+      // or with an error such as "GTID position purged", which start() reports itself.
+      const outcome = await Promise.race([ready.streaming.then(() => undefined), ready.ended]);
+      if (outcome !== undefined) throw this.#isFatal(outcome) ? this.#explain(outcome) : outcome;
       this.#loop = this.#run(client, ready.ended);
       return source;
     } catch (error) {
       client.close();
+      this.#client = undefined;
+      this.#streaming = false;
       throw error;
     }
   }
@@ -263,7 +271,9 @@ export class BinlogCapture {
   }
 
   /** Sets the session up, registers, requests the dump; resolves to a promise of the stream's end. */
-  async #requestDump(client: MysqlClient): Promise<{ readonly ended: Promise<Error> }> {
+  async #requestDump(
+    client: MysqlClient,
+  ): Promise<{ readonly ended: Promise<Error>; readonly streaming: Promise<void> }> {
     const source = this.#source;
     assert(source !== undefined, 'the source was checked');
     const startAfter = [...this.#position.values()];
@@ -301,11 +311,16 @@ export class BinlogCapture {
     let context: BinlogDecodeContext = { checksum: source.checksum };
     let binlogFile = '';
     const ended = new Promise<Error>((resolve) => client.onClose(resolve));
+    let markStreaming: () => void = () => undefined;
+    const streaming = new Promise<void>((resolve) => {
+      markStreaming = resolve;
+    });
     const onPacket = (packet: Packet): void => {
       try {
         const next = this.#onPacket(packet, context, binlogFile);
         context = next.context;
         binlogFile = next.binlogFile;
+        markStreaming();
       } catch (error) {
         client.socket.destroy(error instanceof Error ? error : new Error(String(error)));
       }
@@ -317,7 +332,7 @@ export class BinlogCapture {
     client.stream(onPacket);
     this.#sendAcknowledgement();
     if (this.#queueFull()) this.#pauseReading();
-    return { ended };
+    return { ended, streaming };
   }
 
   #onPacket(
