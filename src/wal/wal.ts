@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { resolve } from 'node:path';
 import type { LogEntry } from './entry.js';
 import { encodeFrameInto, frameBytesMax } from './frame.js';
 import { encodeSeal } from './frame-segment.js';
@@ -64,6 +65,9 @@ const QUEUE_COMPACT_HEAD_MIN = 1024;
 function assert(condition: boolean, message: string): asserts condition {
   if (!condition) throw new Error(`WAL invariant broken: ${message}`);
 }
+
+/** Directories of the WALs open in this process (resolved paths). */
+const openDirs = new Set<string>();
 
 function unreachable(value: never): never {
   throw new Error(`WAL invariant broken: unexpected ${JSON.stringify(value)}`);
@@ -158,7 +162,21 @@ export class Wal {
    */
   static async open(dir: string, options: WalOptions = {}): Promise<Wal> {
     const resolved = resolveWalOptions(options);
-    const wal = new Wal(dir, resolved, await recoverWal(dir, resolved));
+    const key = resolve(dir);
+    // Two writers on one directory would interleave batches and corrupt it. This guards one
+    // process; one node per data directory across processes is the caller's rule.
+    if (openDirs.has(key)) {
+      throw new Error(`WAL in ${dir} is already open in this process: close it before opening it again`);
+    }
+    openDirs.add(key);
+    let recovered: Awaited<ReturnType<typeof recoverWal>>;
+    try {
+      recovered = await recoverWal(dir, resolved);
+    } catch (error) {
+      openDirs.delete(key);
+      throw error;
+    }
+    const wal = new Wal(dir, resolved, recovered);
     if (resolved.verifyOnOpen) {
       await wal.verify().catch(async (error: unknown) => {
         await wal.close();
@@ -290,6 +308,7 @@ export class Wal {
     if (this.#closing !== undefined) return this.#closing;
     if (this.#failed !== undefined || this.#closed) {
       this.#closed = true;
+      openDirs.delete(resolve(this.dir));
       return Promise.resolve();
     }
     const { promise, settle } = settled<void>();
@@ -610,6 +629,7 @@ export class Wal {
   async #closeLocked(settle: Settle<void>): Promise<void> {
     this.#closed = true;
     await this.#closeActive();
+    openDirs.delete(resolve(this.dir));
     settle.resolve();
   }
 
@@ -633,6 +653,8 @@ export class Wal {
     this.#head = 0;
     for (const each of new Set(pending)) each.settle.reject(failure);
     void this.#closeActive().catch(() => undefined);
+    // A failed WAL writes nothing more: it may be opened again (recovery decides what survived).
+    openDirs.delete(resolve(this.dir));
   }
 
   // ---- reads ----

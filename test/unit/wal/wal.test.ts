@@ -222,6 +222,14 @@ describe('Wal basics', () => {
     }
   });
 
+  test('a directory cannot be opened twice in one process until it is closed', async () => {
+    const wal = await Wal.open(dir);
+    await expect(Wal.open(join(dir, '.'))).rejects.toThrow(/already open in this process/);
+    await wal.close();
+    const again = await Wal.open(dir);
+    await again.close();
+  });
+
   test('invalid options are refused with the config key named', async () => {
     await expect(Wal.open(dir, { segmentSizeMb: 0 })).rejects.toThrow(/wal.segment_size_mb/);
     await expect(Wal.open(dir, { batchSize: 0 })).rejects.toThrow(/wal.batch_size/);
