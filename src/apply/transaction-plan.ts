@@ -52,6 +52,8 @@ export interface TransactionPlan {
   readonly standalone: boolean;
   /** FL_TRANSACTIONAL: every change can be rolled back (no MyISAM and the like). */
   readonly transactional: boolean;
+  /** Source statements with row events (groups ending in STMT_END_F). */
+  readonly rowStatements: number;
   readonly skipParallelReplication: boolean;
   readonly timestampSeconds: number;
   /** Sum of the statements' lengths in bytes. */
@@ -115,9 +117,9 @@ export function planQueries(plan: TransactionPlan, formatDescription: string | u
   let current: string[] = [guardStatement(plan)];
   const atomic = singleStatementTransaction(plan);
   for (const statement of plan.statements) {
-    // A transactional transaction whose data is one BINLOG statement needs no check before its
-    // COMMIT: a failed statement is rolled back whole, so that COMMIT commits nothing (no
-    // GTID either), and the failure still stops the next transaction's guard.
+    // A transactional transaction whose data is one source statement in one BINLOG statement
+    // needs no check before its COMMIT: a failed statement is rolled back whole, so that COMMIT
+    // commits nothing (no GTID either), and the failure still stops the next transaction's guard.
     if (current.length === 0 && !(atomic && statement.sql === 'COMMIT'))
       current.push(previousStatementSucceeded);
     current.push(statement.sql);
@@ -130,11 +132,17 @@ export function planQueries(plan: TransactionPlan, formatDescription: string | u
   return queries;
 }
 
-/** BEGIN, one BINLOG statement, COMMIT, and every change transactional. */
+/**
+ * BEGIN, one BINLOG statement holding one source statement's rows, COMMIT, every change
+ * transactional. One source statement, not more: measured on MariaDB 10.11, a BINLOG statement
+ * holding several source statements keeps the ones before a failing one in the transaction (it
+ * ends a statement at each STMT_END_F), and an unchecked COMMIT would commit them.
+ */
 function singleStatementTransaction(plan: TransactionPlan): boolean {
   const [begin, data, commit, ...rest] = plan.statements;
   return (
     plan.transactional &&
+    plan.rowStatements === 1 &&
     rest.length === 0 &&
     begin?.sql === 'BEGIN' &&
     data?.endsQuery === true &&
@@ -199,6 +207,7 @@ export function planTransaction(transaction: ApplierTransaction, options: PlanOp
         !standalone && (gtidBody.flags & parallelFlags) === parallelFlags && (gtidBody.flags & FL_DDL) === 0,
       standalone,
       transactional: (gtidBody.flags & FL_TRANSACTIONAL) !== 0,
+      rowStatements: translated.value.rowStatements,
       skipParallelReplication: (gtidBody.flags & FL_ALLOW_PARALLEL) === 0,
       timestampSeconds: gtidEvent.value.header.timestampSeconds,
       bytes: statements.reduce((sum, statement) => sum + statement.sql.length, 0),
@@ -208,6 +217,7 @@ export function planTransaction(transaction: ApplierTransaction, options: PlanOp
 
 interface Translation {
   readonly statements: PlanStatement[];
+  readonly rowStatements: number;
 }
 
 type TranslateResult = { readonly ok: true; readonly value: Translation } | PlanFailure;
@@ -222,16 +232,42 @@ function translateEvents(
   const ours = (sql: string): void => {
     statements.push({ sql, endsQuery: false });
   };
+  // Row events of the statement being read, and of whole statements not yet sent. All of a
+  // transaction's row statements go into as few BINLOG statements as the packet bound allows:
+  // one is the common case, which makes the transaction's data one atomic statement (see
+  // `planQueries`) and saves a round of statements per source statement.
   let rowBatch: Uint8Array[] = [];
-  let ended = false;
-  const flushRows = (): string | undefined => {
-    if (rowBatch.length === 0) return undefined;
-    const binlog = binlogStatements(rowBatch, options.statementBytesMax);
-    rowBatch = [];
+  let rowBatchBytes = 0;
+  let completed: Uint8Array[] = [];
+  let completedBytes = 0;
+  let rowStatements = 0;
+  const flushCompleted = (): string | undefined => {
+    if (completed.length === 0) return undefined;
+    const binlog = binlogStatements(completed, options.statementBytesMax);
+    completed = [];
+    completedBytes = 0;
     if (binlog === undefined) return 'a row event group larger than twice the target max_allowed_packet';
     statements.push(...binlog);
     return undefined;
   };
+  const endStatement = (): string | undefined => {
+    if (rowBatch.length === 0) return undefined;
+    let problem: string | undefined;
+    if (
+      completed.length > 0 &&
+      base64Bytes(completedBytes + rowBatchBytes) + binlogStatementOverheadBytes > options.statementBytesMax
+    ) {
+      problem = flushCompleted();
+    }
+    completed.push(...rowBatch);
+    completedBytes += rowBatchBytes;
+    rowStatements += 1;
+    rowBatch = [];
+    rowBatchBytes = 0;
+    return problem;
+  };
+  const flushRows = (): string | undefined => endStatement() ?? flushCompleted();
+  let ended = false;
   for (const [index, bytes] of events.entries()) {
     if (ended) return fail('MALFORMED_TRANSACTION', `event ${index + 1} follows the transaction's end`);
     const decoded = decodeBinlogEvent(bytes, options.context);
@@ -240,11 +276,13 @@ function translateEvents(
     switch (body.kind) {
       case 'table_map':
         rowBatch.push(bytes);
+        rowBatchBytes += bytes.length;
         break;
       case 'rows': {
         rowBatch.push(bytes);
+        rowBatchBytes += bytes.length;
         if ((body.flags & ROWS_STMT_END_F) !== 0) {
-          const problem = flushRows();
+          const problem = endStatement();
           if (problem !== undefined) return fail('TOO_LARGE', problem);
         }
         break;
@@ -323,7 +361,7 @@ function translateEvents(
   const problem = flushRows();
   if (problem !== undefined) return fail('TOO_LARGE', problem);
   if (!ended) return fail('MALFORMED_TRANSACTION', 'it has no XID, COMMIT or statement that ends it');
-  return { ok: true, value: { statements } };
+  return { ok: true, value: { statements, rowStatements } };
 }
 
 /**
@@ -336,6 +374,13 @@ function useStatements(database: string): string[] {
   const use = Buffer.from(`USE \`${database.replaceAll('`', '``')}\``, 'utf8').toString('latin1');
   // biome-ignore lint/suspicious/noControlCharactersInRegex: the ASCII range is the point
   return /^[\x00-\x7f]*$/.test(database) ? [use] : ['SET @@session.character_set_client=utf8mb4', use];
+}
+
+/** Room for the SQL around a BINLOG payload (or a fragment). */
+const binlogStatementOverheadBytes = 200;
+
+function base64Bytes(bytes: number): number {
+  return Math.ceil(bytes / 3) * 4;
 }
 
 /**

@@ -156,3 +156,36 @@ describe('applying captured transactions to a target MariaDB', () => {
     }
   });
 });
+
+describe('a failure inside a multi-statement transaction', () => {
+  test('commits none of its statements: the rows before the failing one are not left behind', async () => {
+    const pair = await startMariaDb(2, { serverIdBase: 35 });
+    try {
+      const [source, target] = pair.servers as [MariaDbServer, MariaDbServer];
+      await source.query('CREATE DATABASE m');
+      await source.query('CREATE TABLE m.t (id INT PRIMARY KEY)');
+      const writer = await source.connect();
+      await writer.query('BEGIN');
+      for (const id of [1, 2, 3]) await writer.query('INSERT INTO m.t VALUES (?)', [id]);
+      await writer.query('COMMIT');
+      await writer.end();
+      const transactions = await sourceTransactions(source);
+      const applier = await Applier.open({ target: target.connectOptions(), logger });
+      const ddl = await applyAll(applier, transactions.slice(0, 2));
+      expect(ddl.every((o) => o.kind === 'applied')).toBe(true);
+      const conflict = await target.connect();
+      await conflict.query('SET SESSION sql_log_bin=0');
+      await conflict.query('INSERT INTO m.t VALUES (3)');
+      await conflict.end();
+
+      const [outcome] = await applyAll(applier, transactions.slice(2));
+      expect(outcome).toMatchObject({ kind: 'failed', error: { errno: 1062 } });
+      expect(await target.query('SELECT id FROM m.t ORDER BY id')).toEqual([{ id: 3 }]);
+      const [pos] = await target.query<Array<{ pos: string }>>('SELECT @@gtid_binlog_pos AS pos');
+      expect(pos?.pos).toBe(formatGtid(transactions[1]!.gtid));
+      await applier.close();
+    } finally {
+      await pair.destroy();
+    }
+  });
+});

@@ -42,24 +42,37 @@ function plan(text: string): TransactionPlan {
 }
 
 describe('planning a captured transaction', () => {
-  test('a row transaction is BEGIN, one BINLOG per statement end, COMMIT; queries start with the guard and the check', () => {
+  test("a row transaction is BEGIN, one BINLOG with all its statements' row events, COMMIT", () => {
     const rows = plan('0-1-6');
     expect(rows.standalone).toBe(false);
-    expect(rows.statements.map((s) => s.sql.slice(0, 7))).toEqual([
-      'BEGIN',
-      'BINLOG ',
-      'BINLOG ',
-      'BINLOG ',
-      'COMMIT',
-    ]);
-    expect(rows.statements.filter((s) => s.endsQuery)).toHaveLength(3);
+    expect(rows.statements.map((s) => s.sql.slice(0, 8))).toEqual(['BEGIN', "BINLOG '", 'COMMIT']);
+    expect(rows.rowStatements).toBe(3);
+    // Three source statements in one BINLOG: a failure in the third keeps the first two in the
+    // transaction, so its COMMIT must be checked.
     const queries = planQueries(rows, undefined);
-    expect(queries).toHaveLength(4);
-    expect(queries[0]).toBe(`${guardStatement(rows)};BEGIN;${rows.statements[1]!.sql}`);
-    expect(queries[3]).toBe(`${previousStatementSucceeded};COMMIT`);
+    expect(queries).toEqual([
+      `${guardStatement(rows)};BEGIN;${rows.statements[1]!.sql}`,
+      `${previousStatementSucceeded};COMMIT`,
+    ]);
     expect(guardStatement(rows)).toContain(
       '@@session.gtid_domain_id=0, @@session.server_id=1, @@session.gtid_seq_no=6,',
     );
+  });
+
+  test('row events split into several BINLOG statements only at statement ends, when the packet bound requires', () => {
+    const tx = byGtid('0-1-6');
+    const one = plan('0-1-6').statements[1]!.sql.length;
+    const split = planTransaction(tx, { context, statementBytesMax: Math.floor(one / 2) + 200 });
+    if (!split.ok) throw new Error(split.error.message);
+    const binlogs = split.value.statements.filter((s) => s.sql.startsWith('BINLOG'));
+    expect(binlogs.length).toBeGreaterThan(1);
+    // Each statement's TABLE_MAP travels with its rows: every BINLOG payload starts with a TABLE_MAP (type 19).
+    for (const binlog of binlogs) {
+      const payload = Buffer.from(/'(.*)'/.exec(binlog.sql)![1]!, 'base64');
+      expect(payload[4]).toBe(19);
+    }
+    const queries = planQueries(split.value, undefined);
+    expect(queries.at(-1)).toBe(`${previousStatementSucceeded};COMMIT`);
   });
 
   test('a transactional transaction with one BINLOG statement commits without a check (a failed statement rolls back whole)', () => {
