@@ -5,6 +5,8 @@
  *   event type the codec decodes (row events, DDL, statement-based INTVAR/RAND/USER_VAR, MyISAM).
  * - session-*.json: the packets of client sessions (handshake, queries, result sets, prepared
  *   statements, errors) recorded by a relay between the `mariadb` driver and the server.
+ * - dump-stream-semisync.json: what a semi-sync primary sends a capture after COM_BINLOG_DUMP
+ *   (0xEF indicators, need-ack flags, artificial ROTATE and FORMAT_DESCRIPTION, events).
  * The output is deterministic in shape, not in bytes (timestamps, server ids): tests assert
  * structure and round-trips, never exact timestamps.
  */
@@ -12,6 +14,9 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { createConnection, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import * as mariadb from 'mariadb';
+import { pino } from 'pino';
+import { BinlogCapture } from '../src/capture/binlog-capture.js';
+import { parseGtidPosition } from '../src/protocol/gtid.js';
 import { PacketFramer } from '../src/protocol/packet/packet-framer.js';
 import { MariaDbSet } from '../src/testing/mariadb-harness.js';
 
@@ -116,9 +121,63 @@ async function recordSessions(serverPort: number): Promise<void> {
   );
 }
 
+/** Records the packets a semi-sync primary sends a capture while a small workload runs. */
+async function recordDumpStream(serverPort: number, run: (sql: string) => Promise<void>): Promise<void> {
+  const sessions: RecordedPacket[][] = [];
+  const relay = await startRecordingRelay(serverPort, sessions);
+  const probe = await mariadb.createConnection({
+    host: '127.0.0.1',
+    port: serverPort,
+    user: 'root',
+    password: '',
+  });
+  const [row] = (await probe.query('SELECT @@gtid_binlog_pos AS pos')) as Array<{ pos: string }>;
+  await probe.end();
+  const startAfter = parseGtidPosition(row?.pos ?? '');
+  if (!startAfter.ok) throw new Error(startAfter.error.message);
+  const capture = new BinlogCapture({
+    host: '127.0.0.1',
+    port: relay.port,
+    user: 'root',
+    password: '',
+    replicaServerId: 500,
+    startAfter: startAfter.value,
+    logger: pino({ level: 'silent' }),
+  });
+  await capture.start();
+  const statements = [
+    'CREATE TABLE app.s (id INT PRIMARY KEY, v INT)',
+    'INSERT INTO app.s VALUES (1, 1), (2, 2)',
+    'UPDATE app.s SET v = v + 1',
+    'DELETE FROM app.s WHERE id = 1',
+  ];
+  try {
+    for (const sql of statements) {
+      const done = run(sql);
+      capture.acknowledge(await capture.next());
+      await done;
+    }
+  } finally {
+    await capture.stop();
+    relay.server.close();
+  }
+  const packets = sessions[0] ?? [];
+  const dumpAt = packets.findIndex((packet) => packet.from === 'client' && packet.hex.startsWith('12'));
+  const stream = packets.slice(dumpAt + 1);
+  await writeFile(join(fixturesDir, 'dump-stream-semisync.json'), `${JSON.stringify(stream, null, 1)}\n`);
+}
+
 async function main(): Promise<void> {
   await mkdir(fixturesDir, { recursive: true });
-  const set = await MariaDbSet.start({ count: 1 });
+  const set = await MariaDbSet.start({
+    count: 1,
+    extraArgs: [
+      '--rpl-semi-sync-master-enabled=ON',
+      '--rpl-semi-sync-master-wait-point=AFTER_SYNC',
+      '--rpl-semi-sync-master-timeout=600000',
+      '--rpl-semi-sync-master-wait-no-slave=OFF',
+    ],
+  });
   try {
     const server = set.servers[0]!;
     const connection = await server.connect();
@@ -135,6 +194,11 @@ async function main(): Promise<void> {
       await connection.end();
     }
     await recordSessions(server.port);
+    // The dump stream fixture is taken with checksums on, as production runs.
+    await server.query('SET GLOBAL binlog_checksum = CRC32');
+    await recordDumpStream(server.port, async (sql) => {
+      await server.query(sql);
+    });
     await copyFile(join(server.dataDir, 'binlog.000001'), join(fixturesDir, 'binlog-crc32.bin'));
     await copyFile(join(server.dataDir, 'binlog.000003'), join(fixturesDir, 'binlog-none.bin'));
   } finally {
