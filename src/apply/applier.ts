@@ -26,7 +26,11 @@ import {
 export interface ApplierTarget {
   readonly host: string;
   readonly port: number;
-  /** Needs SUPER (or BINLOG REPLAY, REPLICATION SLAVE ADMIN and the data privileges). */
+  /**
+   * Needs SUPER (what the tests use), or at least: BINLOG REPLAY (BINLOG statements), READ_ONLY
+   * ADMIN (a follower runs read_only=ON), the privileges MariaDB asks for to set gtid_seq_no,
+   * server_id and pseudo_slave_mode, and those of what it replays (DDL, CREATE USER, GRANT).
+   */
   readonly user: string;
   readonly password: string;
 }
