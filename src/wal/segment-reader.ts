@@ -208,28 +208,35 @@ async function readRange(fd: number, segment: Segment, startBytes: number, bytes
   return buffer;
 }
 
-/** Reads `bytes` at startBytes, re-reading more when the first frame is larger than that. */
+/**
+ * Reads `bytes` at startBytes (at least a frame header), re-reading more when the first frame is
+ * larger than that: at most three reads (header, then the whole frame).
+ */
 async function readFirstFrame(
   fd: number,
   segment: Segment,
   startBytes: number,
   bytes: number,
 ): Promise<Buffer> {
-  const chunk = await readRange(
+  const available = segment.framesEndBytes - startBytes;
+  let chunk = await readRange(
     fd,
     segment,
     startBytes,
-    Math.min(bytes, segment.framesEndBytes - startBytes),
+    Math.min(Math.max(bytes, FRAME_HEADER_BYTES), available),
   );
-  const first = decodeFrameHeader(chunk, 0);
-  if (first.kind !== 'incomplete') return chunk;
-  const frameEnd = startBytes + chunk.length + first.bytesNeeded;
-  if (frameEnd > segment.framesEndBytes) {
-    throw new WalCorruptionError(
-      segment.path,
-      startBytes,
-      'a frame claims to run past the end of the segment',
-    );
+  for (let reads = 1; reads < 3; reads += 1) {
+    const first = decodeFrameHeader(chunk, 0);
+    if (first.kind !== 'incomplete') return chunk;
+    const wanted = chunk.length + first.bytesNeeded;
+    if (wanted > available) {
+      throw new WalCorruptionError(
+        segment.path,
+        startBytes,
+        'a frame claims to run past the end of the segment',
+      );
+    }
+    chunk = await readRange(fd, segment, startBytes, wanted);
   }
-  return readRange(fd, segment, startBytes, frameEnd - startBytes);
+  return chunk;
 }
