@@ -158,6 +158,34 @@ describe('Wal basics', () => {
     await reopened.close();
   });
 
+  test('random reads with random bytesMax return the largest whole prefix that fits, at least one entry', async () => {
+    const random = seededRandom(21);
+    const entries = Array.from(
+      { length: 300 },
+      (_, i) =>
+        makeEntries(i + 1, 1, { bytes: Math.floor(random() * (random() < 0.1 ? 3000 : 300)), seed: i })[0]!,
+    );
+    const wal = await Wal.open(dir, SMALL);
+    for (let i = 0; i < entries.length; i += 7) await wal.append(entries.slice(i, i + 7));
+    await wal.close();
+    const reopened = await Wal.open(dir, { ...SMALL, indexedSegmentsMax: 2 });
+    for (let round = 0; round < 200; round += 1) {
+      const from = 1 + Math.floor(random() * 300);
+      const to = Math.min(301, from + 1 + Math.floor(random() * 30));
+      const bytesMax = Math.floor(random() * 2000);
+      const result = await reopened.read(from, to, bytesMax);
+      if (!result.ok) throw new Error('compacted');
+      const wanted = entries.slice(from - 1, to - 1);
+      let fits = 0;
+      for (let total = 0; fits < wanted.length; fits += 1) {
+        total += wanted[fits]!.payload.length;
+        if (total > bytesMax) break;
+      }
+      expectSameEntries(result.entries, wanted.slice(0, Math.max(1, fits)));
+    }
+    await reopened.close();
+  });
+
   test('wal.flush_interval_ms gathers appends from separate turns into one batch, cut early at batch_size', async () => {
     // If the batch did not cut at batch_size it would wait the full 10 s and the test would time out.
     const wal = await Wal.open(dir, { flushIntervalMs: 10_000, batchSize: 4 });
