@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
+import type { BinlogChecksumAlgorithm } from '../protocol/binlog/binlog-checksum.js';
 import {
   type BinlogDecodeContext,
   binlogDecodeContextFrom,
@@ -274,12 +275,16 @@ export class BinlogCapture {
   async #requestDump(
     client: MysqlClient,
   ): Promise<{ readonly ended: Promise<Error>; readonly streaming: Promise<void> }> {
-    const source = this.#source;
-    assert(source !== undefined, 'the source was checked');
+    assert(this.#source !== undefined, 'the source was checked');
+    // Announce the checksum the source uses now (it may have changed since start): a replica
+    // announcing another one is refused, and the first events arrive with the announced one.
+    const row = await client.queryRow('SELECT @@global.binlog_checksum AS checksum');
+    const checksum: BinlogChecksumAlgorithm =
+      (row['checksum'] ?? '').toUpperCase() === 'NONE' ? 'none' : 'crc32';
     const startAfter = [...this.#position.values()];
     for (const sql of dumpSessionStatements({
       gtidPosition: startAfter,
-      checksum: source.checksum,
+      checksum,
       heartbeatPeriodMs: this.#heartbeatIntervalMs,
       semiSync: this.#semiSync,
     })) {
@@ -308,7 +313,7 @@ export class BinlogCapture {
       { source: this.#where, startAfter: formatGtidPosition(startAfter), semiSync: this.#semiSync },
       'capture: binlog dump requested',
     );
-    let context: BinlogDecodeContext = { checksum: source.checksum };
+    let context: BinlogDecodeContext = { checksum };
     let binlogFile = '';
     const ended = new Promise<Error>((resolve) => client.onClose(resolve));
     let markStreaming: () => void = () => undefined;

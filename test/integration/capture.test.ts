@@ -443,6 +443,40 @@ describe('binlog capture from a semi-sync MariaDB 10.11', () => {
     }
   });
 
+  test('the source changes binlog_checksum and drops the dump connection: the capture follows without loss', async () => {
+    const capture = newCapture(server);
+    await capture.start();
+    const committed = async (sql: string): Promise<string> => {
+      const done = server.query(sql);
+      const transaction = await capture.next();
+      capture.acknowledge(transaction);
+      await done;
+      return transaction.gtidText;
+    };
+    try {
+      const before = await committed('INSERT INTO app.k VALUES (5000)');
+      await server.query('SET GLOBAL binlog_checksum = NONE');
+      const unchecked = await committed('INSERT INTO app.k VALUES (5001)');
+      const dumps = await server.query<Array<{ id: number }>>(
+        "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE COMMAND = 'Binlog Dump'",
+      );
+      expect(dumps).toHaveLength(1);
+      await server.query(`KILL ${dumps[0]!.id}`);
+      await waitFor(
+        'the capture to reconnect',
+        () => capture.status.reconnects >= 1 && capture.status.connected,
+      );
+      const after = await committed('INSERT INTO app.k VALUES (5002)');
+      await server.query('SET GLOBAL binlog_checksum = CRC32');
+      const last = await committed('INSERT INTO app.k VALUES (5003)');
+      const sequences = [before, unchecked, after, last].map((gtid) => Number(gtid.split('-')[2]));
+      expect(sequences).toEqual([sequences[0]!, sequences[0]! + 1, sequences[0]! + 2, sequences[0]! + 3]);
+    } finally {
+      await server.query('SET GLOBAL binlog_checksum = CRC32');
+      await capture.stop();
+    }
+  });
+
   test('an idle source sends heartbeats, and the capture stays connected', async () => {
     const capture = newCapture(server, { heartbeatIntervalMs: 100 });
     await capture.start();
