@@ -1,4 +1,5 @@
-import { rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ConnectionOptions } from 'node:tls';
@@ -104,6 +105,7 @@ export class BinlogCapture {
   readonly #queuedBytesMax: number;
   readonly #heartbeatIntervalMs: number;
   readonly #assembler: TransactionAssembler;
+  readonly #spillDir: string;
   readonly #position = new Map<number, Gtid>();
   readonly #queue: CapturedTransaction[] = [];
   #queuedBytes = 0;
@@ -133,9 +135,10 @@ export class BinlogCapture {
     this.#queuedTransactionsMax = options.queuedTransactionsMax ?? 1000;
     this.#queuedBytesMax = options.queuedBytesMax ?? 64 * 1024 * 1024;
     this.#heartbeatIntervalMs = options.heartbeatIntervalMs ?? 1000;
+    this.#spillDir = options.spillDir ?? tmpdir();
     this.#assembler = new TransactionAssembler({
       transactionBytesMax: options.transactionBytesMax ?? 64 * 1024 * 1024,
-      spillDir: options.spillDir ?? tmpdir(),
+      spillDir: this.#spillDir,
       spillPrefix: `wolfscale-capture-${process.pid}-${options.replicaServerId}-${Date.now()}`,
     });
     for (const gtid of options.startAfter ?? []) this.#position.set(gtid.domainId, gtid);
@@ -149,6 +152,7 @@ export class BinlogCapture {
    */
   async start(): Promise<SourceInfo> {
     assert(this.#loop === undefined, 'start() is called once');
+    await this.#checkSpillDir();
     const client = await this.#connect();
     try {
       const source = await checkSource(client, {
@@ -177,6 +181,16 @@ export class BinlogCapture {
       this.#client = undefined;
       this.#streaming = false;
       throw error;
+    }
+  }
+
+  async #checkSpillDir(): Promise<void> {
+    try {
+      await access(this.#spillDir, constants.W_OK);
+    } catch (error) {
+      throw new CaptureConfigError(
+        `the capture cannot write its spill directory ${this.#spillDir} (${(error as Error).message}): create it or set spillDir to a writable directory`,
+      );
     }
   }
 

@@ -335,6 +335,9 @@ describe('binlog capture from a semi-sync MariaDB 10.11', () => {
   });
 
   test('start-up checks say what to fix', async () => {
+    await expect(newCapture(server, { spillDir: '/nonexistent/wolfscale' }).start()).rejects.toThrow(
+      /cannot write its spill directory \/nonexistent\/wolfscale/,
+    );
     const weak = newCapture(server, { user: 'weak', password: 'weakpw' });
     await expect(weak.start()).rejects.toThrow(/lacks REPLICATION SLAVE and BINLOG MONITOR: GRANT/);
 
