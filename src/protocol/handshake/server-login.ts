@@ -1,6 +1,6 @@
 import { clientEd25519Plugin, ed25519NonceBytes, verifyEd25519 } from '../auth/client-ed25519.js';
 import { mysqlNativePasswordPlugin, verifyNativePassword } from '../auth/mysql-native-password.js';
-import { Capability, hasCapability, ServerStatus } from '../capabilities.js';
+import { Capability, collationUtf8mb4GeneralCi, hasCapability, ServerStatus } from '../capabilities.js';
 import { assert, unreachable } from '../decoded.js';
 import type { Packet } from '../packet/packet-framer.js';
 import { encodeErrPacket } from '../response/err-packet.js';
@@ -91,7 +91,7 @@ export class ServerLogin {
       authPluginData: this.#scramble,
       capabilities: capabilities >>> 0,
       mariadbCapabilities: this.#options.mariadbCapabilities,
-      characterSet: 45,
+      characterSet: collationUtf8mb4GeneralCi,
       statusFlags: ServerStatus.autocommit,
       authPluginName: mysqlNativePasswordPlugin,
     };
