@@ -1,6 +1,7 @@
 import { clientEd25519Plugin, ed25519NonceBytes, verifyEd25519 } from '../auth/client-ed25519.js';
 import { mysqlNativePasswordPlugin, verifyNativePassword } from '../auth/mysql-native-password.js';
 import { Capability, collationUtf8mb4GeneralCi, hasCapability, ServerStatus } from '../capabilities.js';
+import type { ComChangeUser } from '../command/com-change-user.js';
 import { assert, unreachable } from '../decoded.js';
 import type { Packet } from '../packet/packet-framer.js';
 import { encodeErrPacket } from '../response/err-packet.js';
@@ -157,6 +158,31 @@ export class ServerLogin {
       );
     }
     const capabilities = (response.capabilities & this.handshake.capabilities) >>> 0;
+    return this.#authenticate(response, capabilities, next);
+  }
+
+  /**
+   * COM_CHANGE_USER on an authenticated connection: the same verification as a login, against
+   * the connection's original scramble (or a plugin switch), answered from `sequenceId` 1.
+   * `capabilities` are the connection's negotiated ones.
+   */
+  changeUser(command: ComChangeUser, capabilities: number): ServerLoginAction[] {
+    const response: HandshakeResponse = {
+      capabilities,
+      mariadbCapabilities: 0,
+      maxPacketBytes: 0,
+      characterSet: command.characterSet,
+      user: command.user,
+      authResponse: command.authResponse,
+      ...(command.database === '' ? {} : { database: command.database }),
+      ...(command.authPluginName === '' ? {} : { authPluginName: command.authPluginName }),
+      ...(command.connectAttributes === undefined ? {} : { connectAttributes: command.connectAttributes }),
+    };
+    this.#state = { at: 'response' };
+    return this.#authenticate(response, capabilities, 1);
+  }
+
+  #authenticate(response: HandshakeResponse, capabilities: number, next: number): ServerLoginAction[] {
     const credentials = this.#options.lookupAccount(response.user);
     if (credentials === undefined) return this.#denied(response.user, next);
     const clientPlugin = response.authPluginName ?? mysqlNativePasswordPlugin;

@@ -1,14 +1,16 @@
 import { describe, expect, test } from 'vitest';
-import { ed25519PublicKeyFromPassword } from '../../../src/protocol/auth/client-ed25519.js';
+import { ed25519PublicKeyFromPassword, signEd25519 } from '../../../src/protocol/auth/client-ed25519.js';
 import {
   nativePasswordStage1,
   nativePasswordStage2,
+  nativePasswordToken,
 } from '../../../src/protocol/auth/mysql-native-password.js';
 import {
   Capability,
   MariaDbCapability,
   wolfscaleClientCapabilities,
 } from '../../../src/protocol/capabilities.js';
+import { decodeAuthSwitchRequest } from '../../../src/protocol/handshake/auth-switch.js';
 import { ClientLogin, type ClientLoginAction } from '../../../src/protocol/handshake/client-login.js';
 import {
   decodeHandshakeResponse,
@@ -164,6 +166,46 @@ describe('login state machines (client and server sides of handshake v10)', () =
     );
     const failed = client.find((action) => action.kind === 'failed');
     expect(failed?.kind === 'failed' && failed.error.message).toMatch(/does not offer TLS/);
+  });
+});
+
+describe('COM_CHANGE_USER', () => {
+  test('re-authenticates against the original scramble, switching plugins when the account needs it', () => {
+    const server = newServer();
+    converse(new ClientLogin({ user: 'native', password: 'pw', tls: false }), server);
+    const scramble = server.handshake.authPluginData;
+    const capabilities = server.handshake.capabilities;
+    const change = (user: string, password: string) =>
+      server.changeUser(
+        {
+          user,
+          authResponse: nativePasswordToken(password, scramble),
+          database: 'app',
+          characterSet: 45,
+          authPluginName: 'mysql_native_password',
+        },
+        capabilities,
+      );
+
+    const toNative = change('native', 'pw');
+    expect(toNative.map((action) => action.kind)).toEqual(['send', 'authenticated']);
+    expect(toNative[0]?.kind === 'send' && toNative[0].sequenceId).toBe(1);
+
+    expect(change('native', 'wrong').map((action) => action.kind)).toEqual(['send', 'rejected']);
+
+    const toEd = change('ed', 'edpw');
+    const switchRequest = toEd[0];
+    expect(switchRequest?.kind === 'send' && switchRequest.payload[0]).toBe(0xfe);
+    const request =
+      switchRequest?.kind === 'send' ? decodeAuthSwitchRequest(switchRequest.payload) : undefined;
+    if (request === undefined || !request.ok) throw new Error('no auth switch');
+    expect(request.value.pluginName).toBe('client_ed25519');
+    const answer = server.onPacket({
+      firstSequenceId: 2,
+      sequenceId: 2,
+      payload: signEd25519('edpw', request.value.pluginData),
+    });
+    expect(answer.map((action) => action.kind)).toEqual(['send', 'authenticated']);
   });
 });
 
