@@ -2,6 +2,8 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { infoCommand, initCommand, validateCommand } from '../cli/config-commands.js';
 import { packageInfo } from '../cli/package-info.js';
+import { runPlayground } from '../cli/playground-command.js';
+import { startCommand } from '../cli/start-command.js';
 import { defaultConfigPath } from '../config/load-config.js';
 
 // Commands are added here as they start to work; --help lists only what works.
@@ -10,7 +12,30 @@ const program = new Command()
   .description('WolfScale node: high-availability replication for MariaDB with automatic failover')
   .version(packageInfo().version, '-V, --version', 'print the version and exit')
   .helpOption('-h, --help', 'show this help')
-  .option('-c, --config <file>', 'configuration file', defaultConfigPath);
+  .option('-c, --config <file>', 'configuration file', defaultConfigPath)
+  .addOption(
+    new Option('-l, --log-level <level>', 'log level (overrides logging.level)').choices([
+      'trace',
+      'debug',
+      'info',
+      'warn',
+      'error',
+      'fatal',
+    ] as const),
+  );
+
+program
+  .command('start')
+  .description('run this node (until SIGTERM/SIGINT; leadership is handed over first)')
+  .option('--bootstrap', "accepted for the original's scripts; a new cluster needs no bootstrap")
+  .action(async (options) => {
+    const { config, logLevel } = program.opts();
+    process.exitCode = await startCommand({
+      configPath: config,
+      ...(logLevel === undefined ? {} : { logLevel }),
+      ...(options.bootstrap === undefined ? {} : { bootstrap: options.bootstrap }),
+    });
+  });
 
 program
   .command('validate')
@@ -66,6 +91,31 @@ program
       ...(options.dbPort === undefined ? {} : { databasePort: options.dbPort }),
       ...(options.dbUser === undefined ? {} : { databaseUser: options.dbUser }),
       ...(options.dbPassword === undefined ? {} : { databasePassword: options.dbPassword }),
+    });
+  });
+
+program
+  .command('playground')
+  .description('start a local cluster: N MariaDB servers and N nodes, until Ctrl+C; then remove it all')
+  .addOption(
+    new Option('-n, --nodes <count>', 'number of nodes (1-7)')
+      .default(3)
+      .argParser((v) => Number.parseInt(v, 10)),
+  )
+  .option('--dir <dir>', 'where to put everything (default: a new temporary directory); removed at exit')
+  .addOption(
+    new Option(
+      '--base-port <port>',
+      'fixed ports: cluster P+i, API P+100+i, proxy P+200+i, MariaDB P+300+i',
+    ).argParser((v) => Number.parseInt(v, 10)),
+  )
+  .option('--json', 'print one JSON line per node once the cluster has a writable leader')
+  .action(async (options) => {
+    process.exitCode = await runPlayground({
+      nodes: options.nodes,
+      json: options.json === true,
+      ...(options.dir === undefined ? {} : { dir: options.dir }),
+      ...(options.basePort === undefined ? {} : { basePort: options.basePort }),
     });
   });
 

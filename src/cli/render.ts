@@ -68,7 +68,7 @@ export function renderStatus(status: NodeStatusView, options: RenderOptions): st
     `  Node ID:        ${status.node_id}`,
     `  Role:           ${status.role}`,
     `  Status:         ${paint(status.status, statusColor(status.status), options)}`,
-    `  Leader:         ${status.leader_id ?? 'NONE'}`,
+    `  Leader:         ${status.leader_id ?? 'NONE'}${status.role === 'LEADER' ? (status.writable ? ' (accepting writes)' : ' (opening for writes)') : ''}`,
     `  Term:           ${status.term}`,
     `  Index:          last ${status.last_index}, committed ${status.commit_index}, applied ${status.applied_index}`,
     `  Lag:            ${status.lag_entries} entries, ${status.lag_ms} ms`,

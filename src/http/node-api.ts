@@ -23,6 +23,8 @@ export interface NodeStatusView {
   readonly role: Role;
   readonly status: NodeStatusName;
   readonly leader_id: string | null;
+  /** True on the leader once its MariaDB accepts writes (capture connected, read_only off). */
+  readonly writable: boolean;
   readonly term: number;
   readonly commit_index: number;
   readonly applied_index: number;

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { BinlogCapture, type BinlogCaptureOptions } from '../capture/binlog-capture.js';
 import type { RoleChangedCommand } from '../consensus/index.js';
 import type { MariaDbAdmin } from '../mariadb/mariadb-admin.js';
+import type { SqlRunner } from '../mariadb/sql-runner.js';
 import type { ApplyLoop } from './apply-loop.js';
 import { CaptureLoop } from './capture-loop.js';
 import type { ReplicatedLog } from './replicated-log.js';
@@ -15,8 +16,8 @@ import type { ReplicatedLog } from './replicated-log.js';
  *  3. start the capture from the local `@@gtid_binlog_pos`, wait until MariaDB counts it as a
  *     semi-sync client;
  *  4. `read_only=OFF`.
- * Any other role: `read_only=ON` first, then stop the capture. Semi-sync master stays enabled, so
- * commits still waiting for an acknowledgement stay blocked and never reach a client as OK.
+ * Any other role: `read_only=ON` first, then stop the capture, end the client sessions still
+ * waiting for an acknowledgement (they never get an OK), then disable semi-sync master.
  *
  * Errors in a step are logged and retried with backoff while the role lasts; MariaDB stays
  * read-only meanwhile, so nothing commits unacknowledged.
@@ -24,6 +25,8 @@ import type { ReplicatedLog } from './replicated-log.js';
 export interface LeadershipOptions {
   readonly log: ReplicatedLog;
   readonly admin: MariaDbAdmin;
+  /** Runs the statements the admin has no method for (ending waiting sessions). */
+  readonly sql: SqlRunner;
   readonly applyLoop: ApplyLoop;
   readonly logger: Logger;
   readonly capture: Omit<BinlogCaptureOptions, 'logger' | 'startAfter'>;
@@ -72,6 +75,13 @@ export class Leadership {
       .catch((error: Error) => this.#logger.error({ err: error }, 'role transition failed'));
   }
 
+  /** Puts MariaDB in the follower role now: at start, before the engine has said anything. */
+  stepDownNow(): void {
+    this.#chain = this.#chain
+      .then(() => this.#follow())
+      .catch((error: Error) => this.#logger.error({ err: error }, 'role transition failed'));
+  }
+
   /** Steps down locally (read-only, no capture): for shutdown. */
   async close(): Promise<void> {
     this.#current = undefined;
@@ -92,10 +102,31 @@ export class Leadership {
     this.#captureLoop = undefined;
     if (loop !== undefined)
       this.#logger.info({ reason: await loop.stop('this node no longer leads') }, 'capture stopped');
-    // Semi-sync master stays enabled on purpose: disabling it would release commits that are
-    // blocked waiting for an acknowledgement, and their clients would get OK for transactions no
-    // quorum holds. Blocked, they never reach a client; a follower's own applied transactions do
-    // not wait (no semi-sync replica is connected to it).
+    // Commits still waiting for an acknowledgement must never reach their clients as OK: end
+    // their connections first (the client sees the connection drop), then disable semi-sync so
+    // this node's own applied transactions do not wait for an acknowledgement no one will send.
+    // Measured on MariaDB 10.11: with semi-sync enabled and no semi-sync replica, commits block.
+    await this.#retry('end sessions waiting for a semi-sync acknowledgement', undefined, async () => {
+      const ended = await this.#endSemiSyncWaiters();
+      if (ended > 0) {
+        this.#logger.warn(
+          { sessions: ended },
+          'ended client sessions whose commit was never acknowledged by a quorum: they got no OK; the transactions are rewound when this node rejoins',
+        );
+      }
+    });
+    await this.#retry('disable semi-sync master', undefined, () => admin.disableSemiSyncMaster());
+  }
+
+  /** KILL CONNECTION of every session waiting for a semi-sync acknowledgement; returns how many. */
+  async #endSemiSyncWaiters(): Promise<number> {
+    const rows = (await this.#options.sql.query(
+      "SELECT id FROM information_schema.processlist WHERE state = 'Waiting for semi-sync ACK from slave'",
+    )) as Array<{ id: number | bigint }>;
+    for (const row of rows) {
+      await this.#options.sql.query(`KILL CONNECTION ${BigInt(row.id).toString()}`).catch(() => undefined);
+    }
+    return rows.length;
   }
 
   async #lead(term: number, signal: AbortSignal): Promise<void> {

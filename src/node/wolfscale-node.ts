@@ -155,6 +155,7 @@ export class WolfScaleNode implements NodeApi {
     this.#leadership = new Leadership({
       log: this.#log,
       admin: this.#admin,
+      sql: this.#pool,
       applyLoop: this.#applyLoop,
       logger: this.#logger,
       capture: {
@@ -172,9 +173,11 @@ export class WolfScaleNode implements NodeApi {
       },
     });
     this.#log.onRoleChanged((change) => this.#roleChanged(change));
+    // Whatever role this node's MariaDB was left in (a node process restarted while MariaDB
+    // kept running may find it writable with semi-sync on), it starts as a follower.
+    this.#leadership.stepDownNow();
     const initial = this.#log.role();
     if (initial !== undefined) this.#roleChanged(initial);
-    else await this.#admin.setReadOnly(true).catch(() => undefined);
     this.#applyLoop.start();
     this.#healthTimer = setInterval(() => void this.#probe(), config.cluster.heartbeat_interval_ms);
     if (config.api.enabled) {
@@ -314,6 +317,7 @@ export class WolfScaleNode implements NodeApi {
       role: engine.role,
       status: this.#ownStatusName(),
       leader_id: engine.leaderId,
+      writable: this.writeRoute().kind === 'local',
       term: engine.term,
       commit_index: this.#log.commitIndex,
       applied_index: this.#applyLoop.appliedIndex,

@@ -49,6 +49,7 @@ function fixtureNode(id: string, cluster: () => ClusterNodeView[], resets: strin
         role: 'LEADER',
         status: 'ACTIVE',
         leader_id: id,
+        writable: true,
         term: 2,
         commit_index: commitIndex,
         applied_index: commitIndex,

@@ -14,6 +14,7 @@ const status: NodeStatusView = {
   role: 'FOLLOWER',
   status: 'ACTIVE',
   leader_id: 'node-1',
+  writable: false,
   term: 3,
   commit_index: 42,
   applied_index: 41,
