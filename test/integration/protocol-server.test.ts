@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { ed25519PublicKeyFromPassword } from '../../src/protocol/auth/client-ed25519.js';
 import { nativePasswordStage1, nativePasswordStage2 } from '../../src/protocol/auth/mysql-native-password.js';
 import { Capability, hasCapability, ServerStatus } from '../../src/protocol/capabilities.js';
 import { CommandCode } from '../../src/protocol/command/command-code.js';
@@ -35,6 +36,7 @@ function startMinimalServer(
 ): Promise<{ server: Server; port: number; sessions: SessionRecord[] }> {
   const sessions: SessionRecord[] = [];
   const stage2 = nativePasswordStage2(nativePasswordStage1('secret'));
+  const edPublicKey = ed25519PublicKeyFromPassword('edsecret');
   let connectionId = 0;
   const server = createServer((raw: Socket) => {
     raw.setNoDelay(true);
@@ -62,7 +64,11 @@ function startMinimalServer(
       tlsAvailable: secureContext !== undefined,
       tlsRequired: false,
       randomBytes,
-      lookupAccount: (user) => (user === 'app' ? { plugin: 'mysql_native_password', stage2 } : undefined),
+      lookupAccount: (user) => {
+        if (user === 'app') return { plugin: 'mysql_native_password', stage2 };
+        if (user === 'edapp') return { plugin: 'client_ed25519', publicKey: edPublicKey };
+        return undefined;
+      },
     });
     let authenticated = false;
     const send = (payload: Buffer, sequenceId: number): number => {
@@ -187,6 +193,7 @@ describe('a real mariadb client against a minimal server built on the codec', ()
     port: number,
     extra: string[],
     password = 'secret',
+    user = 'app',
   ): Promise<{ stdout: string; stderr: string; code: number }> {
     try {
       const { stdout, stderr } = await execFileAsync(
@@ -198,7 +205,7 @@ describe('a real mariadb client against a minimal server built on the codec', ()
           '-P',
           String(port),
           '-u',
-          'app',
+          user,
           `-p${password}`,
           '--batch',
           '--skip-column-names',
@@ -234,6 +241,20 @@ describe('a real mariadb client against a minimal server built on the codec', ()
       expect(result.stderr).toBe('');
       expect(result.stdout.trim()).toBe('wolf:SELECT 42');
       expect(sessions).toEqual([{ user: 'app', tls: true, queries: expect.arrayContaining(['SELECT 42']) }]);
+    } finally {
+      server.close();
+    }
+  });
+
+  test('client_ed25519: the server switches the real client to ed25519 and verifies its signature', async () => {
+    const { server, port, sessions } = await startMinimalServer(undefined);
+    try {
+      const result = await runClient(port, ['--skip-ssl'], 'edsecret', 'edapp');
+      expect(result.stderr).toBe('');
+      expect(result.stdout.trim()).toBe('wolf:SELECT 42');
+      expect(sessions.map((session) => session.user)).toEqual(['edapp']);
+      const refused = await runClient(port, ['--skip-ssl'], 'wrong', 'edapp');
+      expect(refused.stderr).toMatch(/Access denied for user 'edapp'/);
     } finally {
       server.close();
     }

@@ -8,8 +8,8 @@ export const authSwitchHeader = 0xfe;
 export const authMoreDataHeader = 0x01;
 
 /**
- * The server asks the client to authenticate with another plugin, with fresh plugin data
- * (a 20-byte scramble for mysql_native_password, a 32-byte nonce for client_ed25519).
+ * The server asks the client to authenticate with another plugin, with plugin data (for
+ * mysql_native_password the 20-byte scramble and a NUL, for client_ed25519 a 32-byte nonce).
  */
 export interface AuthSwitchRequest {
   readonly pluginName: string;
@@ -21,11 +21,9 @@ export function decodeAuthSwitchRequest(payload: Uint8Array): Decoded<AuthSwitch
     const reader = new ByteReader(payload, 'auth switch request');
     if (reader.u8('header') !== authSwitchHeader) reader.fail('not an auth switch request');
     const pluginName = reader.nulString('plugin name');
-    let pluginData = reader.rest();
-    // mysql_native_password's scramble is sent NUL-terminated; the NUL is not part of it.
-    if (pluginData.length > 0 && pluginData[pluginData.length - 1] === 0)
-      pluginData = pluginData.subarray(0, -1);
-    return { pluginName, pluginData };
+    // The data is the plugin's, as sent: mysql_native_password's is its 20-byte scramble plus a
+    // NUL, client_ed25519's exactly its 32-byte nonce (stripping a "trailing NUL" would break it).
+    return { pluginName, pluginData: reader.rest() };
   });
 }
 
@@ -34,7 +32,6 @@ export function encodeAuthSwitchRequest(request: AuthSwitchRequest): Buffer {
     .u8(authSwitchHeader)
     .nulString(request.pluginName)
     .bytes(request.pluginData)
-    .u8(0)
     .finish();
 }
 

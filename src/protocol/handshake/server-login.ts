@@ -198,7 +198,12 @@ export class ServerLogin {
       return [
         {
           kind: 'send',
-          payload: encodeAuthSwitchRequest({ pluginName: credentials.plugin, pluginData: nonce }),
+          payload: encodeAuthSwitchRequest({
+            pluginName: credentials.plugin,
+            // mysql_native_password's scramble travels NUL-terminated; an ed25519 nonce does not.
+            pluginData:
+              credentials.plugin === clientEd25519Plugin ? nonce : Buffer.concat([nonce, Buffer.from([0])]),
+          }),
           sequenceId: next,
         },
       ];
