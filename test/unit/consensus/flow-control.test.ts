@@ -8,7 +8,7 @@ const limits = { inflightMessagesMax: 2, inflightEntriesMax: 10, inflightBytesMa
 
 function sizes(bytes: number[]): EntrySizes {
   const s = new EntrySizes(1, 1000);
-  bytes.forEach((b, i) => s.record(i + 1, b));
+  for (const [i, b] of bytes.entries()) s.record(i + 1, b);
   return s;
 }
 
