@@ -7,9 +7,9 @@
  * settings (sync_binlog=1, innodb_flush_log_at_trx_commit=1), as a follower would. The source
  * writes three phases, each into its own binlog file: schema, small transactions (one row each,
  * from several connections, so the binlog has group commits) and medium transactions (100 rows
- * each). Each phase is timed separately on both sides: the applier from its first submission to
- * its last commit; the replica's SQL thread, started once its relay log holds everything, from
- * the end of the previous phase to the end of the phase (`MASTER_GTID_WAIT` returning).
+ * each). Each phase is written, fetched into the replica's relay log, then applied by the
+ * replica's SQL thread (from START SLAVE SQL_THREAD to MASTER_GTID_WAIT returning) and right
+ * after by the applier (first submission to last commit), so both meet the same machine load.
  *
  * Then, when sysbench is installed, the lag: sysbench oltp_write_only (LAG_THREADS, default 16,
  * for LAG_LOAD_S, default 20 s) on the source while the capture streams to the applier and the
@@ -78,37 +78,63 @@ async function concurrently(
   );
 }
 
-/** Writes the three phases on the source; returns the binlog file of each phase. */
-async function writeSource(
-  source: MariaDbServer,
-): Promise<{ schema: string; small: string; medium: string }> {
-  const files = async (): Promise<string> => {
-    await source.query('FLUSH BINARY LOGS');
-    const all = await binlogFiles(source);
-    const closed = all.at(-2);
-    if (closed === undefined) throw new Error('no closed binlog file');
-    return closed;
-  };
-  await source.query('CREATE DATABASE bench');
-  await source.query(
-    "CREATE TABLE bench.small (id INT AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL DEFAULT '', KEY (k))",
-  );
-  await source.query(
-    "CREATE TABLE bench.medium (id INT AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL DEFAULT '', KEY (k))",
-  );
-  const schema = await files();
-  progress(`source: ${smallTransactions} small transactions from ${writers} connections`);
-  await concurrently(source, smallTransactions, async (connection, i) => {
-    await connection.query('INSERT INTO bench.small (k, c, pad) VALUES (?, UUID(), ?)', [i, `pad-${i}`]);
-  });
-  const small = await files();
-  progress(`source: ${mediumTransactions} transactions of ${mediumRows} rows`);
-  const values = Array.from({ length: mediumRows }, (_, r) => `(${r}, UUID(), 'medium-pad')`).join(',');
-  await concurrently(source, mediumTransactions, async (connection) => {
-    await connection.query(`INSERT INTO bench.medium (k, c, pad) VALUES ${values}`);
-  });
-  const medium = await files();
-  return { schema, small, medium };
+type Phase = 'schema' | 'small' | 'medium';
+
+/** Writes one phase on the source and returns its transactions (its own binlog file). */
+async function writePhase(source: MariaDbServer, phase: Phase): Promise<ApplierTransaction[]> {
+  switch (phase) {
+    case 'schema':
+      await source.query('CREATE DATABASE bench');
+      for (const table of ['small', 'medium']) {
+        await source.query(
+          `CREATE TABLE bench.${table} (id INT AUTO_INCREMENT PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL DEFAULT '', KEY (k))`,
+        );
+      }
+      break;
+    case 'small':
+      progress(`source: ${smallTransactions} small transactions from ${writers} connections`);
+      await concurrently(source, smallTransactions, async (connection, i) => {
+        await connection.query('INSERT INTO bench.small (k, c, pad) VALUES (?, UUID(), ?)', [i, `pad-${i}`]);
+      });
+      break;
+    case 'medium': {
+      progress(`source: ${mediumTransactions} transactions of ${mediumRows} rows`);
+      const values = Array.from({ length: mediumRows }, (_, r) => `(${r}, UUID(), 'medium-pad')`).join(',');
+      await concurrently(source, mediumTransactions, async (connection) => {
+        await connection.query(`INSERT INTO bench.medium (k, c, pad) VALUES ${values}`);
+      });
+      break;
+    }
+  }
+  await source.query('FLUSH BINARY LOGS');
+  const closed = (await binlogFiles(source)).at(-2);
+  if (closed === undefined) throw new Error('no closed binlog file');
+  return await readBinlogTransactions([closed]);
+}
+
+/** Waits until the replica's IO thread has fetched `until` into its relay log. */
+async function nativeFetched(replica: Connection, until: ApplierTransaction): Promise<void> {
+  for (;;) {
+    const [status] = (await replica.query('SHOW SLAVE STATUS')) as Array<Record<string, unknown>>;
+    if (status?.['Last_IO_Error']) throw new Error(`native replica: ${String(status['Last_IO_Error'])}`);
+    const fetched = parseGtidPosition(String(status?.['Gtid_IO_Pos'] ?? ''));
+    if (fetched.ok && positionContains(fetched.value, until.gtid)) return;
+    await new Promise((resolve) => setTimeout(resolve, lagPollIntervalMs));
+  }
+}
+
+/** Runs the replica's SQL thread over one fetched phase; milliseconds until it applied `until`. */
+async function nativeTimed(replica: Connection, until: ApplierTransaction): Promise<number> {
+  const started = performance.now();
+  await replica.query('START SLAVE SQL_THREAD');
+  const [row] = (await replica.query(
+    `SELECT MASTER_GTID_WAIT('${formatGtid(until.gtid)}', ${waitTimeoutS}) AS waited`,
+  )) as Array<{ waited: unknown }>;
+  const elapsedMs = performance.now() - started;
+  await replica.query('STOP SLAVE SQL_THREAD');
+  if (Number(row?.waited) !== 0)
+    throw new Error(`the native replica did not reach ${formatGtid(until.gtid)}`);
+  return elapsedMs;
 }
 
 async function applyTimed(applier: Applier, transactions: readonly ApplierTransaction[]): Promise<number> {
@@ -121,22 +147,6 @@ async function applyTimed(applier: Applier, transactions: readonly ApplierTransa
   if (failed !== undefined)
     throw new Error(`apply did not succeed: ${JSON.stringify(failed, bigintReplacer)}`);
   return elapsedMs;
-}
-
-/** Milliseconds until the replica's SQL thread has applied `until` (MASTER_GTID_WAIT returns). */
-async function nativeReached(
-  replica: Connection,
-  until: ApplierTransaction,
-  started: number,
-): Promise<number> {
-  const position = formatGtid(until.gtid);
-  const [row] = (await replica.query(
-    `SELECT MASTER_GTID_WAIT('${position}', ${waitTimeoutS}) AS waited`,
-  )) as Array<{
-    waited: unknown;
-  }>;
-  if (Number(row?.waited) !== 0) throw new Error(`the native replica did not reach ${position}`);
-  return performance.now() - started;
 }
 
 function bigintReplacer(_key: string, value: unknown): unknown {
@@ -259,46 +269,32 @@ const followers = await MariaDbSet.start({
 try {
   const source = sourceSet.servers[0]!;
   const [target, native] = followers.servers as [MariaDbServer, MariaDbServer];
-  const files = await writeSource(source);
-  const [schemaTx, smallTx, mediumTx] = await Promise.all([
-    readBinlogTransactions([files.schema]),
-    readBinlogTransactions([files.small]),
-    readBinlogTransactions([files.medium]),
-  ]);
-  const groups = new Set(smallTx.map((tx) => formatGtid(tx.gtid))).size;
-  progress(
-    `binlog: ${schemaTx.length} schema, ${smallTx.length} small, ${mediumTx.length} medium transactions (${groups})`,
-  );
-
-  // The native replica fetches everything first, so its timing covers applying only.
+  // The replica fetches each phase before its SQL thread runs, so its time covers applying
+  // only; both sides apply a phase right after it was written, back to back, so a noisy
+  // neighbour on the machine hits both alike.
   const replica = await native.connect();
   await replica.query(
     `CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${source.port}, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos`,
   );
   await replica.query('START SLAVE IO_THREAD');
-  const end = formatGtid(last(mediumTx).gtid);
-  for (;;) {
-    const [status] = (await replica.query('SHOW SLAVE STATUS')) as Array<Record<string, unknown>>;
-    if (String(status?.['Gtid_IO_Pos'] ?? '').includes(end)) break;
-    if (status?.['Last_IO_Error']) throw new Error(`native replica: ${String(status['Last_IO_Error'])}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  // One SQL-thread run over all phases; a phase's time is between its predecessor's end and its own.
-  const nativeStarted = performance.now();
-  await replica.query('START SLAVE SQL_THREAD');
-  const schemaDoneMs = await nativeReached(replica, last(schemaTx), nativeStarted);
-  const smallDoneMs = await nativeReached(replica, last(smallTx), nativeStarted);
-  const mediumDoneMs = await nativeReached(replica, last(mediumTx), nativeStarted);
-  const nativeSmallMs = smallDoneMs - schemaDoneMs;
-  const nativeMediumMs = mediumDoneMs - smallDoneMs;
-  progress(`native: small ${nativeSmallMs.toFixed(0)} ms, medium ${nativeMediumMs.toFixed(0)} ms`);
-
   const applier = await Applier.open({ target: target.connectOptions(), logger });
-  await applyTimed(applier, schemaTx);
-  const smallMs = await applyTimed(applier, smallTx);
-  const mediumMs = await applyTimed(applier, mediumTx);
+  const measured: Record<Phase, { count: number; ms: number; nativeMs: number }> = {
+    schema: { count: 0, ms: 0, nativeMs: 0 },
+    small: { count: 0, ms: 0, nativeMs: 0 },
+    medium: { count: 0, ms: 0, nativeMs: 0 },
+  };
+  for (const phase of ['schema', 'small', 'medium'] as const) {
+    const transactions = await writePhase(source, phase);
+    await nativeFetched(replica, last(transactions));
+    const nativeMs = await nativeTimed(replica, last(transactions));
+    const ms = await applyTimed(applier, transactions);
+    measured[phase] = { count: transactions.length, ms, nativeMs };
+    progress(
+      `${phase}: ${transactions.length} transactions, wolfscale ${ms.toFixed(0)} ms, native ${nativeMs.toFixed(0)} ms`,
+    );
+  }
   await applier.close();
-  progress(`wolfscale: small ${smallMs.toFixed(0)} ms, medium ${mediumMs.toFixed(0)} ms`);
+  await replica.query('START SLAVE SQL_THREAD');
 
   for (const [name, server] of [
     ['wolfscale target', target],
@@ -318,15 +314,16 @@ try {
   }
   await replica.end();
   const perSecond = (count: number, ms: number): number => Math.round((count * 1000) / ms);
-  const small = perSecond(smallTx.length, smallMs);
-  const nativeSmall = perSecond(smallTx.length, nativeSmallMs);
-  const mediumRowsPerS = perSecond(mediumTx.length * mediumRows, mediumMs);
-  const nativeMediumRowsPerS = perSecond(mediumTx.length * mediumRows, nativeMediumMs);
+  const { small: smallPhase, medium: mediumPhase } = measured;
+  const small = perSecond(smallPhase.count, smallPhase.ms);
+  const nativeSmall = perSecond(smallPhase.count, smallPhase.nativeMs);
+  const mediumRowsPerS = perSecond(mediumPhase.count * mediumRows, mediumPhase.ms);
+  const nativeMediumRowsPerS = perSecond(mediumPhase.count * mediumRows, mediumPhase.nativeMs);
   const result = {
     bench: 'apply',
     durable,
-    small_tx: smallTx.length,
-    medium_tx: mediumTx.length,
+    small_tx: smallPhase.count,
+    medium_tx: mediumPhase.count,
     small_tx_per_s: small,
     medium_rows_per_s: mediumRowsPerS,
     native_small_tx_per_s: nativeSmall,

@@ -166,7 +166,9 @@ export class Applier {
       // must be off or later statements would be re-encoded.
       await connection.query("SET SESSION session_track_system_variables=''");
       // As in mariadb-binlog output: the session replays events the way a replica does.
-      await connection.query('SET @@session.pseudo_slave_mode=1');
+      // binlog_annotate_row_events=0: the target would otherwise log each BINLOG statement's
+      // base64 text as the rows' annotation, a second copy of every row in its binlog.
+      await connection.query('SET @@session.pseudo_slave_mode=1, @@session.binlog_annotate_row_events=0');
       const rows = (await connection.query(
         'SELECT @@GLOBAL.gtid_binlog_pos AS pos, @@GLOBAL.gtid_strict_mode AS strict, @@GLOBAL.max_allowed_packet AS packet',
       )) as Array<{ pos: string; strict: unknown; packet: unknown }>;

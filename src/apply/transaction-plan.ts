@@ -114,14 +114,17 @@ export function guardStatement(plan: TransactionPlan): string {
 export function planQueries(plan: TransactionPlan, formatDescription: string | undefined): string[] {
   const queries: string[] = [];
   if (formatDescription !== undefined) queries.push(`${previousStatementSucceeded};${formatDescription}`);
+  const [, data] = plan.statements;
+  if (singleStatementTransaction(plan) && data !== undefined) {
+    // One source statement of transactional rows: the BINLOG statement runs under autocommit,
+    // so it is its own transaction — committed with its GTID when it succeeds, rolled back whole
+    // (no GTID written) when it fails, and the failure still stops the next guard. One query.
+    queries.push(`${guardStatement(plan)};${data.sql}`);
+    return queries;
+  }
   let current: string[] = [guardStatement(plan)];
-  const atomic = singleStatementTransaction(plan);
   for (const statement of plan.statements) {
-    // A transactional transaction whose data is one source statement in one BINLOG statement
-    // needs no check before its COMMIT: a failed statement is rolled back whole, so that COMMIT
-    // commits nothing (no GTID either), and the failure still stops the next transaction's guard.
-    if (current.length === 0 && !(atomic && statement.sql === 'COMMIT'))
-      current.push(previousStatementSucceeded);
+    if (current.length === 0) current.push(previousStatementSucceeded);
     current.push(statement.sql);
     if (statement.endsQuery) {
       queries.push(current.join(';'));

@@ -75,14 +75,14 @@ describe('planning a captured transaction', () => {
     expect(queries.at(-1)).toBe(`${previousStatementSucceeded};COMMIT`);
   });
 
-  test('a transactional transaction with one BINLOG statement commits without a check (a failed statement rolls back whole)', () => {
+  test('one source statement of transactional rows is one query: the guard, then the BINLOG statement under autocommit', () => {
     const single = plan('0-1-3');
     expect(single.transactional).toBe(true);
+    expect(single.rowStatements).toBe(1);
     expect(planQueries(single, undefined)).toEqual([
-      `${guardStatement(single)};BEGIN;${single.statements[1]!.sql}`,
-      'COMMIT',
+      `${guardStatement(single)};${single.statements[1]!.sql}`,
     ]);
-    // Non-transactional (MyISAM): the check stays.
+    // Non-transactional (MyISAM): explicit BEGIN and a checked COMMIT.
     const myisam = plan('0-1-9');
     expect(myisam.transactional).toBe(false);
     expect(planQueries(myisam, undefined).at(-1)).toBe(`${previousStatementSucceeded};COMMIT`);
@@ -91,7 +91,7 @@ describe('planning a captured transaction', () => {
   test('the format description goes first when the session has not seen it', () => {
     const queries = planQueries(plan('0-1-3'), "BINLOG 'fde'");
     expect(queries[0]).toBe(`${previousStatementSucceeded};BINLOG 'fde'`);
-    expect(queries[1]?.startsWith(guardStatement(plan('0-1-3')))).toBe(true);
+    expect(queries[1]).toBe(`${guardStatement(plan('0-1-3'))};${plan('0-1-3').statements[1]!.sql}`);
   });
 
   test('DDL is standalone: session context, USE, the statement as logged, alone at the end of its query', () => {
