@@ -4,6 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Duplex } from 'node:stream';
 import { createSecureContext, type SecureContext, TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -25,6 +26,25 @@ interface SessionRecord {
   user: string;
   tls: boolean;
   queries: string[];
+}
+
+/** A duplex over `socket` that first yields `early` (bytes already read from it). */
+function replaying(socket: Socket, early: Buffer): Duplex {
+  const duplex = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, callback) {
+      socket.write(chunk, callback);
+    },
+    final(callback) {
+      socket.end();
+      callback();
+    },
+  });
+  duplex.push(early);
+  socket.on('data', (chunk: Buffer) => duplex.push(chunk));
+  socket.on('end', () => duplex.push(null));
+  socket.on('close', () => duplex.destroy());
+  return duplex;
 }
 
 /**
@@ -71,6 +91,7 @@ function startMinimalServer(
       },
     });
     let authenticated = false;
+    let tlsStarted = false;
     const send = (payload: Buffer, sequenceId: number): number => {
       const framed = encodePacket(payload, sequenceId);
       socket.write(framed.bytes);
@@ -85,7 +106,14 @@ function startMinimalServer(
               break;
             case 'start_tls': {
               raw.removeAllListeners('data');
-              const secure = new TLSSocket(raw, { isServer: true, secureContext: secureContext! });
+              // The client may send its TLS ClientHello in the same segment as the SSLRequest: those
+              // bytes are in the framer, so TLS then reads through a stream that replays them first.
+              const early = framer.takeBuffered();
+              tlsStarted = true;
+              const secure = new TLSSocket(early.length === 0 ? raw : replaying(raw, early), {
+                isServer: true,
+                secureContext: secureContext!,
+              });
               secure.on('data', onData);
               secure.on('error', () => secure.destroy());
               socket = secure;
@@ -138,13 +166,20 @@ function startMinimalServer(
           send(encodeErrPacket({ errorCode: 1047, sqlState: '08S01', message: 'Unknown command' }), 1);
       }
     };
+    // Packets are taken one at a time: after an SSLRequest the rest of the chunk belongs to TLS.
     const onData = (chunk: Buffer): void => {
-      const packets = framer.push(chunk);
-      if (!packets.ok) {
-        socket.destroy();
-        return;
+      framer.feed(chunk);
+      for (;;) {
+        const packet = framer.next();
+        if (!packet.ok) {
+          socket.destroy();
+          return;
+        }
+        if (packet.value === undefined) return;
+        tlsStarted = false;
+        onPacket(packet.value);
+        if (tlsStarted) return;
       }
-      for (const packet of packets.value) onPacket(packet);
     };
     raw.on('data', onData);
     raw.on('error', () => raw.destroy());

@@ -30,12 +30,14 @@ export interface PacketFramerOptions {
  * any split, and it returns the packets they complete. After an error the framer is unusable (the
  * stream has lost its framing): close the connection.
  *
- * Memory: buffers at most one incomplete logical packet, bounded by `packetBytesMax`.
+ * Memory: besides what a caller has not yet taken with `next`, at most one incomplete logical
+ * packet, bounded by `packetBytesMax`.
  */
 export class PacketFramer {
   readonly #packetBytesMax: number;
-  #pending: Buffer[] = [];
-  #pendingBytes = 0;
+  /** Received bytes; those before #offset are consumed. */
+  #buffer: Buffer = Buffer.alloc(0);
+  #offset = 0;
   /** Chunks of a logical packet split over several physical packets. */
   #parts: Buffer[] = [];
   #partsBytes = 0;
@@ -48,25 +50,47 @@ export class PacketFramer {
 
   /** Bytes received but not yet part of a returned packet. */
   get bufferedBytes(): number {
-    return this.#pendingBytes + this.#partsBytes;
+    return this.#buffer.length - this.#offset + this.#partsBytes;
   }
 
+  /** Feeds a chunk and returns every packet it completes. */
   push(chunk: Uint8Array): Decoded<Packet[]> {
-    if (this.#failed) return decodedError('MALFORMED', 'the packet stream already failed; reconnect');
-    if (chunk.length > 0) {
-      this.#pending.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-      this.#pendingBytes += chunk.length;
-    }
+    this.feed(chunk);
     const packets: Packet[] = [];
-    let buffer =
-      this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
-    let offset = 0;
-    while (buffer.length - offset >= packetHeaderBytes) {
-      const length = buffer.readUIntLE(offset, 3);
-      const sequenceId = buffer[offset + 3]!;
-      if (buffer.length - offset < packetHeaderBytes + length) break;
-      const payload = buffer.subarray(offset + packetHeaderBytes, offset + packetHeaderBytes + length);
-      offset += packetHeaderBytes + length;
+    for (;;) {
+      const packet = this.next();
+      if (!packet.ok) return packet;
+      if (packet.value === undefined) return decodedOk(packets);
+      packets.push(packet.value);
+    }
+  }
+
+  /** Adds received bytes without taking packets out (see `next`). */
+  feed(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    const incoming = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    this.#buffer =
+      this.#offset >= this.#buffer.length
+        ? incoming
+        : Buffer.concat([this.#buffer.subarray(this.#offset), incoming]);
+    this.#offset = 0;
+  }
+
+  /**
+   * The next complete packet, or undefined when more bytes are needed. Taking packets one at a
+   * time lets a server stop right after an SSLRequest and hand the rest to TLS (`takeBuffered`).
+   */
+  next(): Decoded<Packet | undefined> {
+    if (this.#failed) return decodedError('MALFORMED', 'the packet stream already failed; reconnect');
+    for (;;) {
+      const available = this.#buffer.length - this.#offset;
+      if (available < packetHeaderBytes) return decodedOk(undefined);
+      const length = this.#buffer.readUIntLE(this.#offset, 3);
+      const sequenceId = this.#buffer[this.#offset + 3]!;
+      if (available < packetHeaderBytes + length) return decodedOk(undefined);
+      const start = this.#offset + packetHeaderBytes;
+      const payload = this.#buffer.subarray(start, start + length);
+      this.#offset = start + length;
       if (this.#firstSequenceId === undefined) this.#firstSequenceId = sequenceId;
       if (this.#partsBytes + length > this.#packetBytesMax) {
         this.#failed = true;
@@ -81,15 +105,23 @@ export class PacketFramer {
         continue;
       }
       const joined = this.#parts.length === 0 ? payload : Buffer.concat([...this.#parts, payload]);
-      packets.push({ firstSequenceId: this.#firstSequenceId, sequenceId, payload: joined });
+      const packet = { firstSequenceId: this.#firstSequenceId, sequenceId, payload: joined };
       this.#parts = [];
       this.#partsBytes = 0;
       this.#firstSequenceId = undefined;
+      return decodedOk(packet);
     }
-    buffer = buffer.subarray(offset);
-    this.#pending = buffer.length === 0 ? [] : [buffer];
-    this.#pendingBytes = buffer.length;
-    return decodedOk(packets);
+  }
+
+  /**
+   * Removes and returns the bytes not yet framed: after an SSLRequest they are the start of the
+   * TLS handshake (the client may send both in one segment), to be given to the TLS layer.
+   */
+  takeBuffered(): Buffer {
+    const rest = Buffer.from(this.#buffer.subarray(this.#offset));
+    this.#buffer = Buffer.alloc(0);
+    this.#offset = 0;
+    return rest;
   }
 }
 

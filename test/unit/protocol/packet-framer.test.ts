@@ -37,6 +37,17 @@ describe('packet framing', () => {
     }
   });
 
+  test('taking packets one at a time leaves what follows an SSLRequest for the TLS layer', () => {
+    const framer = new PacketFramer();
+    const clientHello = Buffer.from('160301020001', 'hex');
+    framer.feed(Buffer.concat([encodePacket(Buffer.alloc(32, 1), 1).bytes, clientHello]));
+    const first = framer.next();
+    expect(first.ok && first.value?.payload.length).toBe(32);
+    expect(framer.takeBuffered().equals(clientHello)).toBe(true);
+    expect(framer.bufferedBytes).toBe(0);
+    expect(framer.next()).toEqual({ ok: true, value: undefined });
+  });
+
   test('a payload beyond packetBytesMax is refused and the framer stays failed', () => {
     const framer = new PacketFramer({ packetBytesMax: 10 });
     const result = framer.push(encodePacket(Buffer.alloc(11), 0).bytes);
