@@ -42,7 +42,8 @@ export class ApiClient {
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).name;
+      const inner = (error as { cause?: { code?: string; message?: string } }).cause;
+      const cause = inner?.code ?? inner?.message ?? (error as Error).name;
       throw new Error(
         `cannot reach the WolfScale API at ${this.endpoint} (${cause}): is the node running? pass its address with -e http://HOST:8080`,
       );

@@ -57,7 +57,11 @@ export interface ReplicatedLogOptions {
   readonly wal?: WalOptions;
   /** Seeds the engine's election jitter. */
   readonly seed?: number;
-  /** Payload bytes per replication message. Default 4 MiB. */
+  /**
+   * Safety cap on payload bytes read for one replication message. The engine already bounds a
+   * range by its in-flight limits (8 MiB by default); cutting a range short makes the follower
+   * reject and the leader re-probe, so this only guards the transport's 64 MiB frame. Default 48 MiB.
+   */
   readonly replicateBytesMax?: number;
 }
 
@@ -446,7 +450,7 @@ export class ReplicatedLog {
       const result = await this.#wal.read(
         command.fromIndex,
         command.toIndex + 1,
-        this.#options.replicateBytesMax ?? 4 * 1024 * 1024,
+        this.#options.replicateBytesMax ?? 48 * 1024 * 1024,
       );
       // Purged or truncated meanwhile: drop it; the engine retries and detects a needed migration.
       if (!result.ok || result.entries.length === 0) return;

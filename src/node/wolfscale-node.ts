@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as mariadb from 'mariadb';
 import type { Logger } from 'pino';
@@ -120,6 +120,7 @@ export class WolfScaleNode implements NodeApi {
     const db = config.database;
     const serverName = db.socket ?? `${db.host}:${db.port}`;
     await this.#checkMariaDb(serverName);
+    await mkdir(join(config.node.data_dir, 'capture-spill'), { recursive: true });
     this.#log = await ReplicatedLog.open({
       nodeId: config.node.id,
       dataDir: config.node.data_dir,
