@@ -17,7 +17,7 @@ import { configSchema } from '../src/config/schema.js';
 const rounds = Number(process.env['ROUNDS'] ?? 10);
 const defaults = configSchema.shape.cluster.parse({});
 const heartbeatMs = Number(process.env['HEARTBEAT_MS'] ?? defaults.heartbeat_interval_ms);
-const electionTimeoutMs = heartbeatMs * 4;
+const electionTimeoutMs = heartbeatMs * 3;
 const quiet = { out: () => {}, err: (text: string) => process.stderr.write(`${text}\n`) };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -55,7 +55,7 @@ secret = ${value(answers.secret)}
 # The other nodes, as "host:port" or "id@host:port". Never this node itself.
 peers = ${value(answers.peers)}
 # heartbeat_interval_ms = 500
-# election_timeout_ms = 2000
+# election_timeout_ms = 1500
 # never_leader = false
 # failback = true
 # dead_node_removal_s = 30

@@ -77,7 +77,7 @@ cluster_name = "playground"
 secret = "${playgroundSecret}"
 peers = [${peers.map((peer) => JSON.stringify(peer)).join(', ')}]
 heartbeat_interval_ms = ${heartbeatMs}
-election_timeout_ms = ${heartbeatMs * 4}
+election_timeout_ms = ${heartbeatMs * 3}
 
 [api]
 bind_address = "127.0.0.1:${node.apiPort}"
@@ -312,7 +312,7 @@ export async function runPlayground(options: PlaygroundOptions, io: CliIo = proc
           ),
           '',
           'Try:',
-          `  wolfctl -e ${leader.apiUrl} list servers`,
+          `  npm run wolfctl -- -e ${leader.apiUrl} list servers`,
           `  mariadb -h127.0.0.1 -P${leader.mariadbPort} -uapp -papp app      # the leader's MariaDB: writes replicate`,
           `  curl -H 'Authorization: Bearer ${playgroundToken}' -H 'Content-Type: application/json' \\`,
           `       -d '{"ddl":"CREATE TABLE app.t (id INT PRIMARY KEY)"}' ${nodes.at(-1)?.apiUrl}/write/ddl`,

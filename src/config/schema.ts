@@ -75,7 +75,7 @@ const clusterSection = z.strictObject({
   peers: z.array(peer).default([]),
   bootstrap: z.boolean().default(false),
   heartbeat_interval_ms: positiveInt.min(10).max(60_000).default(500),
-  election_timeout_ms: positiveInt.min(50).max(600_000).default(2000),
+  election_timeout_ms: positiveInt.min(50).max(600_000).default(1500),
   never_leader: z.boolean().default(false),
   /** Original name of `never_leader`; either one set means the node never campaigns. */
   disable_auto_election: z.boolean().default(false),

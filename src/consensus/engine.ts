@@ -813,10 +813,10 @@ export class Engine {
       this.emit({ kind: 'proposalRejected', reason: 'NOT_LEADER', leaderId: this.leaderId });
       return;
     }
-    if (this.transfer !== null) {
-      this.emit({ kind: 'proposalRejected', reason: 'TRANSFERRING_LEADERSHIP', leaderId: this.id });
-      return;
-    }
+    // Accepted even while transferring leadership: a proposal is a transaction MariaDB already
+    // wrote to the leader's binlog, and refusing it would leave that binlog ahead of the log. The
+    // runtime stops new writes when a transfer starts (transferStarted), so the target catches
+    // up with the few still in flight; TimeoutNow waits until it matches the last index.
     const entry = this.appendLocal('transaction', payload);
     this.emit({ kind: 'proposalAccepted', logId: { term: entry.term, index: entry.index } });
     this.broadcastAppend();

@@ -39,6 +39,8 @@ export type LeadershipState =
   | { readonly kind: 'follower' }
   | { readonly kind: 'opening'; readonly term: number; readonly step: string }
   | { readonly kind: 'writable'; readonly term: number }
+  /** Handing leadership over: read-only, the capture still proposes what is in flight. */
+  | { readonly kind: 'transferring'; readonly term: number; readonly to: string }
   | { readonly kind: 'failed'; readonly term: number; readonly reason: string };
 
 const retryDelayMsMax = 2000;
@@ -72,6 +74,49 @@ export class Leadership {
     const signal = this.#abort.signal;
     this.#chain = this.#chain
       .then(() => (change.role === 'LEADER' ? this.#lead(change.term, signal) : this.#follow()))
+      .catch((error: Error) => this.#logger.error({ err: error }, 'role transition failed'));
+  }
+
+  /**
+   * A leadership transfer started: stop new commits (read_only=ON) so the target can catch up
+   * with the ones in flight, which the capture still proposes and acknowledges.
+   */
+  transferStarted(to: string): void {
+    this.#chain = this.#chain
+      .then(async () => {
+        const state = this.#state;
+        if (state.kind !== 'writable') return;
+        await this.#retry('set read_only=ON for a transfer', state.term, () =>
+          this.#options.admin.setReadOnly(true),
+        );
+        if (this.#stillLeading(state.term)) {
+          this.#state = { kind: 'transferring', term: state.term, to };
+          this.#logger.info({ term: state.term, to }, 'read-only while leadership is handed over');
+        }
+      })
+      .catch((error: Error) => this.#logger.error({ err: error }, 'role transition failed'));
+  }
+
+  /** The transfer gave up (the target did not catch up): this node takes writes again. */
+  transferAborted(): void {
+    this.#chain = this.#chain
+      .then(async () => {
+        const state = this.#state;
+        if (
+          state.kind !== 'transferring' ||
+          !this.#stillLeading(state.term) ||
+          this.#captureLoop === undefined
+        )
+          return;
+        if (
+          await this.#retry('set read_only=OFF after an aborted transfer', state.term, () =>
+            this.#options.admin.setReadOnly(false),
+          )
+        ) {
+          this.#state = { kind: 'writable', term: state.term };
+          this.#logger.info({ term: state.term }, 'transfer aborted: this node takes writes again');
+        }
+      })
       .catch((error: Error) => this.#logger.error({ err: error }, 'role transition failed'));
   }
 

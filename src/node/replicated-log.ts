@@ -6,6 +6,7 @@ import {
   decodeMembership,
   Engine,
   type EngineConfig,
+  type EngineEvent,
   type EngineStatus,
   type Input,
   type LogId,
@@ -87,6 +88,9 @@ interface AwaitingCommit {
 /** Network inputs beyond this many queued are dropped (the engine retries); others never are. */
 const receiveQueueMax = 10_000;
 const membershipsKept = 2;
+/** Bound on the in-memory window of recent entries. */
+const recentBytesMax = 64 * 1024 * 1024;
+const recentEntriesMax = 100_000;
 
 export class ReplicatedLog {
   readonly nodeId: string;
@@ -107,9 +111,17 @@ export class ReplicatedLog {
   #healthy: boolean;
   #commitIndex = 0;
   readonly #awaiting = new Map<number, AwaitingCommit>();
+  /**
+   * The newest appended entries, contiguous, durable or not: the leader replicates from here
+   * without waiting for its own fsync (it counts itself in the quorum only once durable, which the
+   * engine tracks). Older ranges are read from the WAL.
+   */
+  #recent: LogEntry[] = [];
+  #recentBytes = 0;
   readonly #statuses = new Map<string, NodeStatus>();
   readonly #commitListeners: Array<(commitIndex: number) => void> = [];
   readonly #roleListeners: Array<(change: RoleChangedCommand) => void> = [];
+  readonly #eventListeners: Array<(event: EngineEvent) => void> = [];
   #role: RoleChangedCommand | undefined;
   #failure: Error | undefined;
   #closed = false;
@@ -242,6 +254,11 @@ export class ReplicatedLog {
 
   onRoleChanged(listener: (change: RoleChangedCommand) => void): void {
     this.#roleListeners.push(listener);
+  }
+
+  /** The engine's reported decisions (transfers, step-downs, forced promotions, …). */
+  onEvent(listener: (event: EngineEvent) => void): void {
+    this.#eventListeners.push(listener);
   }
 
   /** Committed entries in [fromIndex, toIndex] (inclusive), at most about `bytesMax` of payload. */
@@ -402,6 +419,7 @@ export class ReplicatedLog {
           break;
         case 'event':
           this.#logger.info({ event: command.event }, `consensus: ${command.event.kind}`);
+          for (const listener of this.#eventListeners) listener(command.event);
           break;
         default:
           unreachable(command);
@@ -410,6 +428,10 @@ export class ReplicatedLog {
   }
 
   async #truncate(fromIndex: number): Promise<void> {
+    const keep = this.#recent.findIndex((entry) => entry.index >= fromIndex);
+    if (keep >= 0) {
+      for (const dropped of this.#recent.splice(keep)) this.#recentBytes -= dropped.payload.byteLength;
+    }
     await this.#wal.truncateFrom(fromIndex);
     for (const [index, waiter] of this.#awaiting) {
       if (index >= fromIndex) {
@@ -437,6 +459,7 @@ export class ReplicatedLog {
       ].slice(-membershipsKept);
       await this.#membershipFile.save(this.#memberships);
     }
+    this.#remember(entries);
     const logId = { term: last.term, index: last.index };
     this.#wal.append(entries).then(
       () => this.#enqueue({ input: { kind: 'appended', logId } }),
@@ -447,14 +470,19 @@ export class ReplicatedLog {
   async #replicate(command: Extract<Command, { kind: 'replicate' }>): Promise<void> {
     let entries: readonly LogEntry[] = [];
     if (command.toIndex >= command.fromIndex) {
-      const result = await this.#wal.read(
-        command.fromIndex,
-        command.toIndex + 1,
-        this.#options.replicateBytesMax ?? 48 * 1024 * 1024,
-      );
-      // Purged or truncated meanwhile: drop it; the engine retries and detects a needed migration.
-      if (!result.ok || result.entries.length === 0) return;
-      entries = result.entries;
+      const recent = this.#recentRange(command.fromIndex, command.toIndex);
+      if (recent !== undefined) {
+        entries = recent;
+      } else {
+        const result = await this.#wal.read(
+          command.fromIndex,
+          command.toIndex + 1,
+          this.#options.replicateBytesMax ?? 48 * 1024 * 1024,
+        );
+        // Purged or truncated meanwhile: drop it; the engine retries and detects a needed migration.
+        if (!result.ok || result.entries.length === 0) return;
+        entries = result.entries;
+      }
     }
     this.#transport.send(
       command.to,
@@ -468,6 +496,39 @@ export class ReplicatedLog {
         leaderCommit: command.leaderCommit,
       }),
     );
+  }
+
+  #remember(entries: readonly LogEntry[]): void {
+    const first = entries[0];
+    const newest = this.#recent.at(-1);
+    if (first === undefined) return;
+    if (newest !== undefined && newest.index + 1 !== first.index) {
+      this.#recent = [];
+      this.#recentBytes = 0;
+    }
+    for (const entry of entries) {
+      this.#recent.push(entry);
+      this.#recentBytes += entry.payload.byteLength;
+    }
+    let drop = 0;
+    while (
+      drop < this.#recent.length - 1 &&
+      (this.#recentBytes > recentBytesMax || this.#recent.length - drop > recentEntriesMax)
+    ) {
+      this.#recentBytes -= (this.#recent[drop] as LogEntry).payload.byteLength;
+      drop++;
+    }
+    if (drop > 0) this.#recent.splice(0, drop);
+  }
+
+  /** Entries [from, to] from the recent window, or undefined when it does not hold all of them. */
+  #recentRange(fromIndex: number, toIndex: number): LogEntry[] | undefined {
+    const oldest = this.#recent[0];
+    const newest = this.#recent.at(-1);
+    if (oldest === undefined || newest === undefined || fromIndex < oldest.index || toIndex > newest.index) {
+      return undefined;
+    }
+    return this.#recent.slice(fromIndex - oldest.index, toIndex - oldest.index + 1);
   }
 
   #commit(index: number): void {

@@ -174,6 +174,10 @@ export class WolfScaleNode implements NodeApi {
       },
     });
     this.#log.onRoleChanged((change) => this.#roleChanged(change));
+    this.#log.onEvent((event) => {
+      if (event.kind === 'transferStarted') this.#leadership.transferStarted(event.to);
+      else if (event.kind === 'transferAborted') this.#leadership.transferAborted();
+    });
     // Whatever role this node's MariaDB was left in (a node process restarted while MariaDB
     // kept running may find it writable with semi-sync on), it starts as a follower.
     this.#leadership.stepDownNow();
@@ -275,7 +279,9 @@ export class WolfScaleNode implements NodeApi {
         reason:
           state.kind === 'opening'
             ? `this node was elected leader and is opening for writes (${state.step}); retry shortly`
-            : `this node leads but cannot take writes: ${state.kind === 'failed' ? state.reason : 'opening'}`,
+            : state.kind === 'transferring'
+              ? `this node is handing leadership to ${state.to}; retry shortly`
+              : `this node leads but cannot take writes: ${state.kind === 'failed' ? state.reason : 'opening'}`,
       };
     }
     if (status.leaderId === null) {

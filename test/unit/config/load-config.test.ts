@@ -60,7 +60,7 @@ describe('configuration loader', () => {
     });
     expect(config.cluster).toMatchObject({
       heartbeat_interval_ms: 500,
-      election_timeout_ms: 2000,
+      election_timeout_ms: 1500,
       failback: true,
       dead_node_removal_s: 30,
       max_apply_lag_ms: 1000,
