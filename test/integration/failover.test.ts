@@ -89,4 +89,43 @@ describe('failover with real processes', () => {
     expect(checksums[1]).toEqual(checksums[0]);
     expect(checksums[2]).toEqual(checksums[0]);
   });
+
+  test("the leader's MariaDB dies: leadership moves, that node's /health says why, and it leads again once MariaDB is back", async () => {
+    await playground?.stop();
+    playground = await Playground.start({ nodes: 3, json: false, heartbeatMs: 100, nodeCommand }, quietIo);
+    const [n1, n2] = playground.nodes as [PlaygroundNode, PlaygroundNode, PlaygroundNode];
+    await waitFor(
+      'node-1 to lead',
+      async () => (await writableLeader(playground as Playground)) === 'node-1',
+    );
+    await n1.server.query('CREATE TABLE app.acked (id INT PRIMARY KEY, note VARCHAR(40))');
+    const before = await insertAcknowledged(n1, 1, 20);
+
+    await n1.server.kill();
+    await waitFor(
+      'node-2 to lead',
+      async () => (await writableLeader(playground as Playground)) === 'node-2',
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    const health = await fetch(`${n1.apiUrl}/health`);
+    expect(health.status).toBe(503);
+    const body = (await health.json()) as { healthy: boolean; reasons: string[] };
+    expect(body.healthy).toBe(false);
+    expect(body.reasons.join(' ')).toMatch(/^MariaDB: .*127\.0\.0\.1:\d+/);
+    const during = await insertAcknowledged(n2, 21, 40);
+
+    await n1.server.start();
+    await waitFor(
+      'node-1 to lead again',
+      async () => (await writableLeader(playground as Playground)) === 'node-1',
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    expect((await fetch(`${n1.apiUrl}/health`)).status).toBe(200);
+    await waitFor('node-1 to hold every acknowledged row', async () => (await ids(n1)).length === 40);
+    expect(await ids(n1)).toEqual([...before, ...during]);
+  });
 });
