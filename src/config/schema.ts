@@ -61,7 +61,7 @@ const databaseSection = z.strictObject({
 
 const walSection = z.strictObject({
   batch_size: positiveInt.max(1_000_000).default(1000),
-  flush_interval_ms: nonNegativeInt.max(10_000).default(10),
+  flush_interval_ms: nonNegativeInt.max(10_000).default(0),
   compression: z.boolean().default(true),
   segment_size_mb: positiveInt.max(4096).default(64),
   retention_hours: nonNegativeInt.default(168),

@@ -52,7 +52,7 @@ describe('configuration loader', () => {
     expect(config.database).toMatchObject({ host: '127.0.0.1', port: 3306, pool_size: 10 });
     expect(config.wal).toEqual({
       batch_size: 1000,
-      flush_interval_ms: 10,
+      flush_interval_ms: 0,
       compression: true,
       segment_size_mb: 64,
       retention_hours: 168,

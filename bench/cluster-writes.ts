@@ -1,0 +1,107 @@
+/**
+ * Write throughput of a 3-node cluster against a single MariaDB with the same durability
+ * (sync_binlog=1, innodb_flush_log_at_trx_commit=1), in one run: sysbench oltp_write_only at 1
+ * and 16 threads against the leader's MariaDB (every commit waits for a quorum), then against a
+ * lone server. Also reports how far the followers were behind when the load stopped, and how long
+ * they took to apply everything. Needs sysbench (apt-get install -y sysbench).
+ *
+ * Env: SECONDS_PER_RUN (20), TABLES (4), TABLE_SIZE (10000). Prints one JSON line last.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { Playground, type PlaygroundNode } from '../src/cli/playground-command.js';
+import { MariaDbSet } from '../src/testing/mariadb-harness.js';
+
+const execFileAsync = promisify(execFile);
+const seconds = Number(process.env['SECONDS_PER_RUN'] ?? 20);
+const tables = Number(process.env['TABLES'] ?? 4);
+const tableSize = Number(process.env['TABLE_SIZE'] ?? 10_000);
+const quiet = { out: () => {}, err: (text: string) => process.stderr.write(`${text}\n`) };
+
+function sysbenchArgs(port: number, user: string, password: string, database: string): string[] {
+  return [
+    'oltp_write_only',
+    '--db-driver=mysql',
+    '--mysql-host=127.0.0.1',
+    `--mysql-port=${port}`,
+    `--mysql-user=${user}`,
+    `--mysql-password=${password}`,
+    `--mysql-db=${database}`,
+    `--tables=${tables}`,
+    `--table-size=${tableSize}`,
+  ];
+}
+
+async function sysbench(args: string[], command: 'prepare' | 'run', threads = 1): Promise<number> {
+  const { stdout } = await execFileAsync(
+    'sysbench',
+    [...args, `--threads=${threads}`, `--time=${seconds}`, '--report-interval=0', command],
+    {
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  );
+  if (command === 'prepare') return 0;
+  const match = /transactions:\s+\d+\s+\(([\d.]+) per sec/.exec(stdout);
+  if (match?.[1] === undefined) throw new Error(`cannot read sysbench output:\n${stdout}`);
+  return Number(match[1]);
+}
+
+async function gtid(node: PlaygroundNode): Promise<string> {
+  const [row] = await node.server.query<Array<{ pos: string }>>('SELECT @@gtid_binlog_pos AS pos');
+  return row?.pos ?? '';
+}
+
+const result: Record<string, number | string> = { bench: 'cluster-writes', seconds_per_run: seconds };
+const playground = await Playground.start(
+  {
+    nodes: 3,
+    json: false,
+    nodeCommand: { command: process.execPath, args: ['--import', 'tsx', 'src/bin/wolfscale.ts'] },
+  },
+  quiet,
+);
+try {
+  const statuses = await playground.statuses();
+  const leader = playground.nodes[statuses.findIndex((s) => s?.role === 'LEADER')] as PlaygroundNode;
+  const followers = playground.nodes.filter((node) => node !== leader);
+  const args = sysbenchArgs(leader.mariadbPort, 'app', 'app', 'app');
+  await sysbench(args, 'prepare');
+  for (const threads of [1, 16]) {
+    result[`cluster_write_${threads}_tps`] = await sysbench(args, 'run', threads);
+    const target = await gtid(leader);
+    const stoppedAt = performance.now();
+    const behind = await Promise.all(followers.map(async (node) => ((await gtid(node)) === target ? 0 : 1)));
+    for (const node of followers) {
+      while ((await gtid(node)) !== target) {
+        if (performance.now() - stoppedAt > 600_000)
+          throw new Error(`${node.id} did not catch up within 10 minutes`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    result[`cluster_write_${threads}_followers_behind_at_stop`] = behind.reduce((a, b) => a + b, 0);
+    result[`cluster_write_${threads}_apply_catch_up_ms`] = Math.round(performance.now() - stoppedAt);
+  }
+} finally {
+  await playground.stop();
+}
+
+const single = await MariaDbSet.start({ count: 1, durable: true });
+try {
+  const [server] = single.servers;
+  if (server === undefined) throw new Error('no server');
+  await server.query('CREATE DATABASE app');
+  const args = sysbenchArgs(server.port, 'root', '', 'app');
+  await sysbench(args, 'prepare');
+  for (const threads of [1, 16]) result[`single_write_${threads}_tps`] = await sysbench(args, 'run', threads);
+} finally {
+  await single.destroy();
+}
+const ratio = (threads: number) =>
+  Number(
+    (
+      (result[`cluster_write_${threads}_tps`] as number) / (result[`single_write_${threads}_tps`] as number)
+    ).toFixed(2),
+  );
+result['write_1_ratio_single'] = ratio(1);
+result['write_16_ratio_single'] = ratio(16);
+process.stdout.write(`${JSON.stringify(result)}\n`);
