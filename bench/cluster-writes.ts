@@ -78,7 +78,10 @@ try {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     }
-    result[`cluster_write_${threads}_followers_behind_at_stop`] = behind.reduce((a, b) => a + b, 0);
+    result[`cluster_write_${threads}_followers_behind_at_stop`] = behind.reduce(
+      (sum: number, b) => sum + b,
+      0,
+    );
     result[`cluster_write_${threads}_apply_catch_up_ms`] = Math.round(performance.now() - stoppedAt);
   }
 } finally {
