@@ -1,22 +1,50 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /**
- * A TCP port on 127.0.0.1 that was free a moment ago. The kernel picks it; another process may
- * still take it before the caller binds it, so callers that can retry on EADDRINUSE should.
+ * A TCP port on 127.0.0.1 that was free a moment ago, for a server that will listen on it.
+ *
+ * Ports are drawn at random from below the kernel's ephemeral range (ip_local_port_range), so no
+ * outgoing connection can take one between this check and the caller's own listen(): with the
+ * kernel's own port-0 choice, any connection made meanwhile (a driver, a probe, another test) could
+ * take the port, and a node process would fail with EADDRINUSE. What remains is two callers
+ * drawing the same random port at once, which the random draw makes unlikely.
  */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  return await new Promise((resolve, reject) => {
+const fallbackRange = { low: 32_768, high: 60_999 };
+const lowestPort = 10_000;
+const attemptsMax = 200;
+
+function ephemeralRange(): { low: number; high: number } {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (low !== undefined && high !== undefined && Number.isInteger(low) && Number.isInteger(high))
+      return { low, high };
+  } catch {
+    // not Linux, or no /proc: assume the usual range
+  }
+  return fallbackRange;
+}
+
+async function canListen(port: number, host: string): Promise<boolean> {
+  return await new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      if (address === null || typeof address === 'string') {
-        server.close();
-        reject(new Error('freePort: the kernel returned no TCP address'));
-        return;
-      }
-      server.close(() => resolve(address.port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
   });
+}
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  const { low } = ephemeralRange();
+  const high = Math.max(lowestPort + 1000, low - 1);
+  for (let attempt = 0; attempt < attemptsMax; attempt++) {
+    const port = lowestPort + Math.floor(Math.random() * (high - lowestPort));
+    if (await canListen(port, host)) return port;
+  }
+  throw new Error(
+    `freePort: no free port found on ${host} in ${attemptsMax} tries between ${lowestPort} and ${high}`,
+  );
 }

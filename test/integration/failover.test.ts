@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { Playground, type PlaygroundNode } from '../../src/cli/playground-command.js';
 import type { NodeStatusView } from '../../src/http/node-api.js';
@@ -12,18 +14,55 @@ async function writableLeader(playground: Playground): Promise<string | undefine
   return leaders.length === 1 ? leaders[0]?.node_id : undefined;
 }
 
+/** A commit that takes this long is stuck (commits take milliseconds here): fail with evidence. */
+const statementDeadlineMs = 15_000;
+
 async function insertAcknowledged(node: PlaygroundNode, from: number, to: number): Promise<number[]> {
   const acked: number[] = [];
   const connection = await node.server.connect({ user: 'app', password: 'app', database: 'app' });
   try {
     for (let id = from; id <= to; id++) {
-      await connection.query('INSERT INTO app.acked (id, note) VALUES (?, UUID())', [id]);
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(new Error(`INSERT ${id} on ${node.id} did not return within ${statementDeadlineMs} ms`)),
+          statementDeadlineMs,
+        );
+      });
+      try {
+        await Promise.race([
+          connection.query('INSERT INTO app.acked (id, note) VALUES (?, UUID())', [id]),
+          stuck,
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
       acked.push(id);
     }
   } finally {
-    await connection.end();
+    connection.destroy();
   }
   return acked;
+}
+
+/** Runs a scenario; on failure, the error carries the end of every node's log. */
+async function withNodeLogs(
+  playground: Playground | undefined,
+  scenario: () => Promise<void>,
+): Promise<void> {
+  try {
+    await scenario();
+  } catch (error) {
+    const tails = await Promise.all(
+      (playground?.nodes ?? []).map(async (node) => {
+        const text = await readFile(join(node.dataDir, 'wolfscale.log'), 'utf8').catch(() => '(no log)');
+        return `--- ${node.id} log (last 40 lines) ---\n${text.trim().split('\n').slice(-40).join('\n')}`;
+      }),
+    );
+    (error as Error).message += `\n${tails.join('\n')}`;
+    throw error;
+  }
 }
 
 async function ids(node: PlaygroundNode): Promise<number[]> {
@@ -39,93 +78,105 @@ describe('failover with real processes', () => {
 
   test('kill -9 of the leader and its MariaDB: node-2 takes over, nothing acknowledged is lost, node-1 comes back and leads again', async () => {
     playground = await Playground.start({ nodes: 3, json: false, heartbeatMs: 100, nodeCommand }, quietIo);
-    const [n1, n2, n3] = playground.nodes as [PlaygroundNode, PlaygroundNode, PlaygroundNode];
-    expect(await waitFor('node-1 to lead', () => writableLeader(playground as Playground))).toBe('node-1');
-    await n1.server.query('CREATE TABLE app.acked (id INT PRIMARY KEY, note VARCHAR(40))');
-    const before = await insertAcknowledged(n1, 1, 50);
-
-    await playground.killNode(n1);
-    await n1.server.kill();
-    // node-3 may win first when its log is ahead of node-2's (Raft's up-to-date rule); failback
-    // then hands leadership to node-2, the lowest eligible id.
-    await waitFor(
-      'node-2 to lead',
-      async () => (await writableLeader(playground as Playground)) === 'node-2',
-      {
-        timeoutMs: 30_000,
-      },
-    );
-    const during = await insertAcknowledged(n2, 51, 100);
-    for (const node of [n2, n3]) {
+    await withNodeLogs(playground, async () => {
+      const [n1, n2, n3] = (playground as Playground).nodes as [
+        PlaygroundNode,
+        PlaygroundNode,
+        PlaygroundNode,
+      ];
+      // Whoever wins the first election, failback hands leadership to node-1 once it is up.
       await waitFor(
-        `${node.id} to hold every acknowledged row`,
-        async () => (await ids(node)).length === 100,
+        'node-1 to lead',
+        async () => (await writableLeader(playground as Playground)) === 'node-1',
       );
-      expect(await ids(node)).toEqual([...before, ...during]);
-    }
+      await n1.server.query('CREATE TABLE app.acked (id INT PRIMARY KEY, note VARCHAR(40))');
+      const before = await insertAcknowledged(n1, 1, 50);
 
-    await n1.server.start();
-    playground.startNode(n1);
-    expect(
+      await (playground as Playground).killNode(n1);
+      await n1.server.kill();
+      // node-3 may win first when its log is ahead of node-2's (Raft's up-to-date rule); failback
+      // then hands leadership to node-2, the lowest eligible id.
       await waitFor(
-        'node-1 to lead again (failback)',
-        async () => ((await writableLeader(playground as Playground)) === 'node-1' ? 'node-1' : undefined),
+        'node-2 to lead',
+        async () => (await writableLeader(playground as Playground)) === 'node-2',
         {
-          timeoutMs: 60_000,
+          timeoutMs: 30_000,
         },
-      ),
-    ).toBe('node-1');
-    const after = await insertAcknowledged(n1, 101, 120);
-    const all = [...before, ...during, ...after];
-    for (const node of [n1, n2, n3]) {
-      await waitFor(`${node.id} to hold all 120 rows`, async () => (await ids(node)).length === 120, {
-        timeoutMs: 30_000,
-      });
-      expect(await ids(node)).toEqual(all);
-    }
-    const checksums = await Promise.all(
-      [n1, n2, n3].map((node) => node.server.query('CHECKSUM TABLE app.acked')),
-    );
-    expect(checksums[1]).toEqual(checksums[0]);
-    expect(checksums[2]).toEqual(checksums[0]);
+      );
+      const during = await insertAcknowledged(n2, 51, 100);
+      for (const node of [n2, n3]) {
+        await waitFor(
+          `${node.id} to hold every acknowledged row`,
+          async () => (await ids(node)).length === 100,
+        );
+        expect(await ids(node)).toEqual([...before, ...during]);
+      }
+
+      await n1.server.start();
+      (playground as Playground).startNode(n1);
+      expect(
+        await waitFor(
+          'node-1 to lead again (failback)',
+          async () => ((await writableLeader(playground as Playground)) === 'node-1' ? 'node-1' : undefined),
+          {
+            timeoutMs: 60_000,
+          },
+        ),
+      ).toBe('node-1');
+      const after = await insertAcknowledged(n1, 101, 120);
+      const all = [...before, ...during, ...after];
+      for (const node of [n1, n2, n3]) {
+        await waitFor(`${node.id} to hold all 120 rows`, async () => (await ids(node)).length === 120, {
+          timeoutMs: 30_000,
+        });
+        expect(await ids(node)).toEqual(all);
+      }
+      const checksums = await Promise.all(
+        [n1, n2, n3].map((node) => node.server.query('CHECKSUM TABLE app.acked')),
+      );
+      expect(checksums[1]).toEqual(checksums[0]);
+      expect(checksums[2]).toEqual(checksums[0]);
+    });
   });
 
   test("the leader's MariaDB dies: leadership moves, that node's /health says why, and it leads again once MariaDB is back", async () => {
     await playground?.stop();
     playground = await Playground.start({ nodes: 3, json: false, heartbeatMs: 100, nodeCommand }, quietIo);
-    const [n1, n2] = playground.nodes as [PlaygroundNode, PlaygroundNode, PlaygroundNode];
-    await waitFor(
-      'node-1 to lead',
-      async () => (await writableLeader(playground as Playground)) === 'node-1',
-    );
-    await n1.server.query('CREATE TABLE app.acked (id INT PRIMARY KEY, note VARCHAR(40))');
-    const before = await insertAcknowledged(n1, 1, 20);
+    await withNodeLogs(playground, async () => {
+      const [n1, n2] = (playground as Playground).nodes as [PlaygroundNode, PlaygroundNode, PlaygroundNode];
+      await waitFor(
+        'node-1 to lead',
+        async () => (await writableLeader(playground as Playground)) === 'node-1',
+      );
+      await n1.server.query('CREATE TABLE app.acked (id INT PRIMARY KEY, note VARCHAR(40))');
+      const before = await insertAcknowledged(n1, 1, 20);
 
-    await n1.server.kill();
-    await waitFor(
-      'node-2 to lead',
-      async () => (await writableLeader(playground as Playground)) === 'node-2',
-      {
-        timeoutMs: 30_000,
-      },
-    );
-    const health = await fetch(`${n1.apiUrl}/health`);
-    expect(health.status).toBe(503);
-    const body = (await health.json()) as { healthy: boolean; reasons: string[] };
-    expect(body.healthy).toBe(false);
-    expect(body.reasons.join(' ')).toMatch(/^MariaDB: .*127\.0\.0\.1:\d+/);
-    const during = await insertAcknowledged(n2, 21, 40);
+      await n1.server.kill();
+      await waitFor(
+        'node-2 to lead',
+        async () => (await writableLeader(playground as Playground)) === 'node-2',
+        {
+          timeoutMs: 30_000,
+        },
+      );
+      const health = await fetch(`${n1.apiUrl}/health`);
+      expect(health.status).toBe(503);
+      const body = (await health.json()) as { healthy: boolean; reasons: string[] };
+      expect(body.healthy).toBe(false);
+      expect(body.reasons.join(' ')).toMatch(/^MariaDB: .*127\.0\.0\.1:\d+/);
+      const during = await insertAcknowledged(n2, 21, 40);
 
-    await n1.server.start();
-    await waitFor(
-      'node-1 to lead again',
-      async () => (await writableLeader(playground as Playground)) === 'node-1',
-      {
-        timeoutMs: 60_000,
-      },
-    );
-    expect((await fetch(`${n1.apiUrl}/health`)).status).toBe(200);
-    await waitFor('node-1 to hold every acknowledged row', async () => (await ids(n1)).length === 40);
-    expect(await ids(n1)).toEqual([...before, ...during]);
+      await n1.server.start();
+      await waitFor(
+        'node-1 to lead again',
+        async () => (await writableLeader(playground as Playground)) === 'node-1',
+        {
+          timeoutMs: 60_000,
+        },
+      );
+      expect((await fetch(`${n1.apiUrl}/health`)).status).toBe(200);
+      await waitFor('node-1 to hold every acknowledged row', async () => (await ids(n1)).length === 40);
+      expect(await ids(n1)).toEqual([...before, ...during]);
+    });
   });
 });
