@@ -1,8 +1,6 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BinlogCapture } from '../../src/capture/binlog-capture.js';
@@ -24,6 +22,7 @@ import { FL_STANDALONE } from '../../src/protocol/binlog/gtid-event.js';
 import { formatGtid, parseGtidPosition } from '../../src/protocol/gtid.js';
 import type { MariaDbServer, MariaDbSet } from '../../src/testing/mariadb-harness.js';
 import { startMariaDb } from '../support/mariadb.js';
+import { writeSelfSignedCertificate } from '../support/self-signed.js';
 import { waitFor } from '../support/wait-for.js';
 
 const logger = pino({ level: process.env['WOLFSCALE_TEST_LOG'] ?? 'silent' }, pino.destination(2));
@@ -112,22 +111,8 @@ describe('binlog capture from a semi-sync MariaDB 10.11', () => {
 
   beforeAll(async () => {
     certDir = await mkdtemp(join(tmpdir(), 'wolfscale-capture-tls-'));
-    // A throwaway self-signed certificate, so the source also accepts TLS.
-    await promisify(execFile)('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-keyout',
-      join(certDir, 'key.pem'),
-      '-out',
-      join(certDir, 'cert.pem'),
-    ]);
+    // A throwaway self-signed certificate for this test only.
+    await writeSelfSignedCertificate(certDir);
     set = await startMariaDb(1, {
       durable: true,
       extraArgs: [

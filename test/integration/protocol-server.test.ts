@@ -19,6 +19,7 @@ import { encodeEofPacket } from '../../src/protocol/response/eof-packet.js';
 import { encodeErrPacket } from '../../src/protocol/response/err-packet.js';
 import { encodeOkPacket, okEofHeader, okPacket } from '../../src/protocol/response/ok-packet.js';
 import { encodeTextRow } from '../../src/protocol/response/text-row.js';
+import { writeSelfSignedCertificate } from '../support/self-signed.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -200,21 +201,7 @@ describe('a real mariadb client against a minimal server built on the codec', ()
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'wolfscale-protocol-'));
     // A throwaway self-signed certificate for this test only.
-    await execFileAsync('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ]);
+    await writeSelfSignedCertificate(dir);
     secureContext = createSecureContext({
       key: await readFile(join(dir, 'key.pem')),
       cert: await readFile(join(dir, 'cert.pem')),

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -7,6 +6,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, test } from 'vitest';
 import { Transport, type TransportOptions, type TransportTls } from '../../../src/transport/transport.js';
+import { writeSelfSignedCertificate } from '../../support/self-signed.js';
 import { waitFor } from '../../support/wait-for.js';
 
 /** A pino logger whose lines the test can read. */
@@ -157,25 +157,7 @@ describe('cluster transport', () => {
   test('with TLS, nodes authenticate and exchange messages over encrypted connections', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wolfscale-tls-'));
     try {
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-days',
-          '1',
-          '-subj',
-          '/CN=wolfscale-test',
-          '-keyout',
-          join(dir, 'key.pem'),
-          '-out',
-          join(dir, 'cert.pem'),
-        ],
-        { stdio: 'ignore' },
-      );
+      await writeSelfSignedCertificate(dir);
       const tls: TransportTls = {
         cert: readFileSync(join(dir, 'cert.pem')),
         key: readFileSync(join(dir, 'key.pem')),
