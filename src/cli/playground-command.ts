@@ -109,16 +109,24 @@ async function status(apiUrl: string): Promise<NodeStatusView | undefined> {
   }
 }
 
+/**
+ * Waits until a node leads and accepts writes; with `preferIndex`, until that node does (falling
+ * back to any writable leader once half the time has passed, e.g. when it is down).
+ */
 export async function waitForWritableLeader(
   nodes: readonly { apiUrl: string }[],
   timeoutMs: number,
+  preferIndex?: number,
 ): Promise<{ index: number; status: NodeStatusView }> {
-  const deadline = Date.now() + timeoutMs;
+  const started = Date.now();
+  const deadline = started + timeoutMs;
   for (;;) {
     const statuses = await Promise.all(nodes.map((node) => status(node.apiUrl)));
     const index = statuses.findIndex((s) => s?.role === 'LEADER' && s.writable);
     const found = statuses[index];
-    if (found !== undefined) return { index, status: found };
+    const preferred =
+      preferIndex === undefined || index === preferIndex || Date.now() - started > timeoutMs / 2;
+    if (found !== undefined && preferred) return { index, status: found };
     if (Date.now() > deadline) {
       throw new Error(
         `no leader accepted writes within ${timeoutMs} ms; node logs: ${nodes.map((n) => n.apiUrl).join(', ')}`,
@@ -218,17 +226,35 @@ export class Playground {
       }
       for (const node of nodes) playground.startNode(node);
       io.err('waiting for a leader that accepts writes …');
-      const { index } = await waitForWritableLeader(nodes, leaderWaitMs);
-      const leader = nodes[index] as PlaygroundNode;
-      // Through the leader's MariaDB, which only accepts writes once its capture is connected:
-      // the account and database replicate like any other write.
-      await leader.server.query('CREATE DATABASE IF NOT EXISTS app');
-      await leader.server.query("CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY 'app'");
-      await leader.server.query("GRANT ALL PRIVILEGES ON app.* TO 'app'@'%'");
+      await playground.createAppAccount();
       return playground;
     } catch (error) {
       await playground.stop();
       throw error;
+    }
+  }
+
+  /**
+   * Creates database `app` and account `app`/`app` through the leader's MariaDB, so they replicate
+   * like any write. Waits for node-1 to lead first: whoever wins the first election, failback
+   * hands leadership to the lowest id once it is up, and these statements run as root, which
+   * MariaDB lets write even while a node hands leadership over. They are idempotent, so a
+   * statement cut off by a leadership change is simply run again.
+   */
+  async createAppAccount(): Promise<void> {
+    const deadline = Date.now() + leaderWaitMs;
+    for (let attempt = 1; ; attempt++) {
+      const { index } = await waitForWritableLeader(this.nodes, Math.max(1000, deadline - Date.now()), 0);
+      const leader = this.nodes[index] as PlaygroundNode;
+      try {
+        await leader.server.query('CREATE DATABASE IF NOT EXISTS app');
+        await leader.server.query("CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY 'app'");
+        await leader.server.query("GRANT ALL PRIVILEGES ON app.* TO 'app'@'%'");
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await new Promise((r) => setTimeout(r, Math.min(1000, 100 * attempt)));
+      }
     }
   }
 

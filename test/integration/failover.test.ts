@@ -60,8 +60,7 @@ async function withNodeLogs(
         return `--- ${node.id} log (last 40 lines) ---\n${text.trim().split('\n').slice(-40).join('\n')}`;
       }),
     );
-    (error as Error).message += `\n${tails.join('\n')}`;
-    throw error;
+    throw new Error(`${(error as Error).message}\n${tails.join('\n')}`, { cause: error });
   }
 }
 
