@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as mariadb from 'mariadb';
 import type { Logger } from 'pino';
@@ -21,6 +21,7 @@ import { formatGtidPosition } from '../mariadb/gtid-position.js';
 import { type Health, probeHealth } from '../mariadb/health-probe.js';
 import { MariaDbAdmin } from '../mariadb/mariadb-admin.js';
 import { checkRequiredSettings } from '../mariadb/required-settings.js';
+import type { TransportTls } from '../transport/transport.js';
 import { ApplyLoop } from './apply-loop.js';
 import { Leadership } from './leadership.js';
 import { NodeMetrics } from './node-metrics.js';
@@ -121,6 +122,7 @@ export class WolfScaleNode implements NodeApi {
     const serverName = db.socket ?? `${db.host}:${db.port}`;
     await this.#checkMariaDb(serverName);
     await mkdir(join(config.node.data_dir, 'capture-spill'), { recursive: true });
+    const tls = await clusterTls(config);
     this.#log = await ReplicatedLog.open({
       nodeId: config.node.id,
       dataDir: config.node.data_dir,
@@ -144,6 +146,7 @@ export class WolfScaleNode implements NodeApi {
         listenHost: this.#settings.clusterHost,
         listenPort: this.#settings.clusterPort,
         meta: { apiUrl: this.#settings.apiUrl },
+        ...(tls === undefined ? {} : { tls }),
       },
     });
     this.#log.onCommit((index) => this.#recordCommit(index));
@@ -528,6 +531,26 @@ export class WolfScaleNode implements NodeApi {
     await this.#pool.end().catch(() => undefined);
     for (const listener of this.#stoppedListeners) listener(reason);
   }
+}
+
+/** Reads cluster.tls_cert / tls_key / tls_ca; a file that cannot be read stops the start. */
+async function clusterTls(config: ConfigFile): Promise<TransportTls | undefined> {
+  const { tls_cert: certPath, tls_key: keyPath, tls_ca: caPath } = config.cluster;
+  if (certPath === undefined || keyPath === undefined) return undefined;
+  const read = async (key: string, path: string): Promise<Buffer> => {
+    try {
+      return await readFile(path);
+    } catch (error) {
+      throw new NodeStartError(
+        `cannot read ${key} ${path}: ${(error as Error).message}: fix the path or the file's permissions`,
+      );
+    }
+  };
+  return {
+    cert: await read('cluster.tls_cert', certPath),
+    key: await read('cluster.tls_key', keyPath),
+    ...(caPath === undefined ? {} : { ca: await read('cluster.tls_ca', caPath) }),
+  };
 }
 
 function splitAddress(address: string): [string, number] {

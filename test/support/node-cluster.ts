@@ -19,7 +19,7 @@ export interface ClusterNode {
 /** Configurations for one WolfScale node per MariaDB server of `set`, on free ports. */
 export async function clusterConfigs(
   set: MariaDbSet,
-  options: { heartbeatMs?: number } = {},
+  options: { heartbeatMs?: number; tls?: { certPath: string; keyPath: string } } = {},
 ): Promise<ClusterNode[]> {
   const dataRoot = await mkdtemp(join(tmpdir(), 'wolfscale-nodes-'));
   const ports = await Promise.all(
@@ -47,6 +47,7 @@ password = ""
 secret = "cluster-secret-0123456789"
 peers = [${peers}]
 heartbeat_interval_ms = ${options.heartbeatMs ?? 100}
+${options.tls === undefined ? '' : `tls_cert = "${options.tls.certPath}"\ntls_key = "${options.tls.keyPath}"\ntls_ca = "${options.tls.certPath}"`}
 election_timeout_ms = ${(options.heartbeatMs ?? 100) * 4}
 [api]
 bind_address = "127.0.0.1:${ports[i]?.api}"
