@@ -1,6 +1,6 @@
-import { open, readFile, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
+import { replaceFileAtomically } from '../wal/segment-files.js';
 
 /**
  * One JSON value in one file, replaced atomically (temp file, fsync, rename, fsync of the
@@ -48,20 +48,6 @@ export class AtomicJsonFile<T> {
 
   async #replace(value: T): Promise<void> {
     const body = JSON.stringify(value);
-    const tempFile = `${this.file}.tmp`;
-    const handle = await open(tempFile, 'w');
-    try {
-      await handle.writeFile(`${JSON.stringify({ crc32: crc32(body), body })}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tempFile, this.file);
-    const dir = await open(dirname(this.file), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await replaceFileAtomically(this.file, `${JSON.stringify({ crc32: crc32(body), body })}\n`);
   }
 }

@@ -68,7 +68,6 @@ export interface PeerStatus {
 }
 
 type MessageHandler = (from: string, payload: Uint8Array) => void;
-type PeerHandler = (nodeId: string, connected: boolean) => void;
 
 const defaultSendBufferBytesMax = 64 * 1024 * 1024;
 const defaultHandshakeTimeoutMs = 5000;
@@ -282,7 +281,6 @@ export class Transport {
   /** Authenticated inbound connection per peer node id (receive only). */
   readonly #inbound = new Map<string, Socket>();
   readonly #messageHandlers: MessageHandler[] = [];
-  readonly #peerHandlers: PeerHandler[] = [];
   readonly #peerMeta = new Map<string, Readonly<Record<string, string>>>();
   #port = 0;
 
@@ -353,11 +351,6 @@ export class Transport {
 
   onMessage(handler: MessageHandler): void {
     this.#messageHandlers.push(handler);
-  }
-
-  /** Called with (nodeId, true) when an outbound connection authenticates, (nodeId, false) when it drops. */
-  onPeerChange(handler: PeerHandler): void {
-    this.#peerHandlers.push(handler);
   }
 
   /**
@@ -434,7 +427,6 @@ export class Transport {
   peerConnected(nodeId: string, peer: OutboundPeer): void {
     this.#connected.set(nodeId, peer);
     this.logger.info({ peer: peer.address, nodeId }, 'cluster connection authenticated');
-    for (const handler of this.#peerHandlers) handler(nodeId, true);
   }
 
   /** @internal */
@@ -442,7 +434,6 @@ export class Transport {
     if (this.#connected.get(nodeId) !== peer) return;
     this.#connected.delete(nodeId);
     this.logger.info({ peer: peer.address, nodeId }, 'cluster connection lost');
-    for (const handler of this.#peerHandlers) handler(nodeId, false);
   }
 
   #accept(socket: Socket): void {

@@ -1,8 +1,7 @@
 import fs from 'node:fs';
-import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { z } from 'zod';
-import { closeFile, openFile, syncDir, writeAt } from './segment-files.js';
+import { replaceFileAtomically } from './segment-files.js';
 
 /**
  * Raft's hard state: what a node must remember across a crash before it answers a vote or
@@ -77,24 +76,9 @@ export class HardStateStore {
         new RangeError(`hard state ${JSON.stringify(state)} is invalid: ${parsed.error.message}`),
       );
     }
-    const next = this.#saving.then(() => this.#replace(encodeHardState(parsed.data)));
+    const next = this.#saving.then(() => replaceFileAtomically(this.file, encodeHardState(parsed.data)));
     this.#saving = next.catch(() => undefined);
     return next;
-  }
-
-  async #replace(text: string): Promise<void> {
-    const tempFile = `${this.file}.tmp`;
-    const fd = await openFile(tempFile, 'w');
-    try {
-      await writeAt(fd, Buffer.from(text, 'utf8'), 0);
-      await new Promise<void>((resolve, reject) =>
-        fs.fsync(fd, (error) => (error ? reject(error) : resolve())),
-      );
-    } finally {
-      await closeFile(fd);
-    }
-    await fs.promises.rename(tempFile, this.file);
-    await syncDir(dirname(this.file));
   }
 }
 

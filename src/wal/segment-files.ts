@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /**
  * File-level helpers for segments: names, listing, and promise wrappers around the callback fs
@@ -120,4 +120,23 @@ export async function readExactly(
   if (filled !== bytes)
     throw new Error(`${path}: expected ${bytes} bytes at ${position}, file ends after ${filled}`);
   return buffer;
+}
+
+/**
+ * Replaces `file` with `text` atomically: written to `<file>.tmp`, fsynced, renamed over `file`,
+ * directory fsynced. After a crash the file holds the old or the new text, never a mix.
+ */
+export async function replaceFileAtomically(file: string, text: string): Promise<void> {
+  const tempFile = `${file}.tmp`;
+  const fd = await openFile(tempFile, 'w');
+  try {
+    await writeAt(fd, Buffer.from(text, 'utf8'), 0);
+    await new Promise<void>((resolve, reject) =>
+      fs.fsync(fd, (error) => (error ? reject(error) : resolve())),
+    );
+  } finally {
+    await closeFile(fd);
+  }
+  await fs.promises.rename(tempFile, file);
+  await syncDir(dirname(file));
 }
