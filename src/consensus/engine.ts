@@ -97,6 +97,16 @@ export interface EngineStatus {
   readonly localStatus: NodeStatus;
 }
 
+/** The leader's view of one follower's replication (see `Engine.followerProgress`). */
+export interface FollowerProgress {
+  readonly id: NodeId;
+  readonly matchIndex: number;
+  readonly needsMigration: boolean;
+  readonly heardTicksAgo: number;
+  /** A voting member (false for the learner being added). */
+  readonly voter: boolean;
+}
+
 type InternalRole = 'leader' | 'follower' | 'candidate';
 
 const noopPayload = new Uint8Array(0);
@@ -283,6 +293,22 @@ export class Engine {
   /** Leader only (empty otherwise): each member's status, and the learner's. */
   nodeStatuses(): ReadonlyMap<NodeId, NodeStatus> {
     return new Map(this.statuses);
+  }
+
+  /**
+   * Leader only (empty otherwise): what each follower (and the learner) durably holds, and how
+   * many ticks ago it last answered. For retention (never purge what a live follower still
+   * needs) and lag reporting; a follower being migrated reports its match as 0.
+   */
+  followerProgress(): readonly FollowerProgress[] {
+    if (this.role !== 'leader') return [];
+    return [...this.progress.values()].map((progress) => ({
+      id: progress.id,
+      matchIndex: this.countedMatchIndex(progress.id),
+      needsMigration: progress.state === 'needsMigration',
+      heardTicksAgo: this.nowTicks - progress.lastHeardTick,
+      voter: this.isMember(progress.id),
+    }));
   }
 
   // ---------------------------------------------------------------- membership helpers

@@ -1,9 +1,16 @@
+export {
+  type ApplyLagReport,
+  decideThrottle,
+  type ThrottleDecision,
+  type ThrottleLimits,
+} from './apply-lag-throttle.js';
 export { assert, InvariantError, unreachable } from './assert.js';
 export type * from './command.js';
 export {
   Engine,
   type EngineOptions,
   type EngineStatus,
+  type FollowerProgress,
   type HardState,
   type RecoveredState,
 } from './engine.js';
@@ -25,3 +32,4 @@ export type * from './message.js';
 export { compareNodeIds, type NodeId, sortNodeIds } from './node-id.js';
 export type { NodeStatus, Role } from './node-status.js';
 export { Prng } from './prng.js';
+export { purgeBeforeIndex, type RetentionInput, retentionFloor } from './retention.js';

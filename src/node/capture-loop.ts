@@ -28,6 +28,11 @@ export interface CaptureLoopOptions {
   readonly pendingMax?: number;
   /** Called once a transaction is committed, just before MariaDB is acknowledged; latency from hand-out. */
   readonly onCommitted?: (gtid: string, index: number, latencyMs: number) => void;
+  /**
+   * Flow control: awaited before each acknowledgement when it returns a promise (the leader is
+   * holding commits back until a follower catches up with applying); undefined means go on.
+   */
+  readonly ackGate?: () => Promise<void> | undefined;
 }
 
 interface Pending {
@@ -42,6 +47,10 @@ export class CaptureLoop {
   #pendingWake: (() => void) | undefined;
   #spaceWake: (() => void) | undefined;
   #stopped: string | undefined;
+  #haltWake: (() => void) | undefined;
+  readonly #halted = new Promise<void>((resolve) => {
+    this.#haltWake = resolve;
+  });
   readonly done: Promise<string>;
 
   constructor(options: CaptureLoopOptions) {
@@ -58,6 +67,7 @@ export class CaptureLoop {
 
   #halt(reason: string): void {
     this.#stopped ??= reason;
+    this.#haltWake?.();
     this.#pendingWake?.();
     this.#spaceWake?.();
   }
@@ -114,6 +124,8 @@ export class CaptureLoop {
         continue;
       }
       const outcome = await head.outcome;
+      const gate = outcome.ok ? this.#options.ackGate?.() : undefined;
+      if (gate !== undefined) await Promise.race([gate, this.#halted]);
       this.#pending.shift();
       this.#spaceWake?.();
       if (!outcome.ok) {

@@ -31,6 +31,8 @@ export interface LeadershipOptions {
   readonly logger: Logger;
   readonly capture: Omit<BinlogCaptureOptions, 'logger' | 'startAfter'>;
   readonly onCommitted?: (gtid: string, index: number, latencyMs: number) => void;
+  /** Flow control's gate on acknowledgements (see CaptureLoopOptions.ackGate). */
+  readonly ackGate?: () => Promise<void> | undefined;
   /** How long to wait for MariaDB to count the capture as a semi-sync client. Default 10 s. */
   readonly semiSyncClientWaitMs?: number;
 }
@@ -215,6 +217,7 @@ export class Leadership {
       log,
       logger: this.#logger,
       ...(this.#options.onCommitted === undefined ? {} : { onCommitted: this.#options.onCommitted }),
+      ...(this.#options.ackGate === undefined ? {} : { ackGate: this.#options.ackGate }),
     });
     this.#captureLoop = loop;
     void loop.done.then((reason) => {

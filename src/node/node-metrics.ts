@@ -38,8 +38,65 @@ export class NodeMetrics {
   });
   readonly followerMatchLag = new Gauge({
     name: 'wolfscale_follower_lag_entries',
-    help: 'leader only: entries a follower lacks',
+    help: 'leader only: entries a follower does not hold durably yet (last index − its match index)',
     labelNames: ['node'],
+    registers: [this.registry],
+  });
+  readonly followerApplyLagEntries = new Gauge({
+    name: 'wolfscale_follower_apply_lag_entries',
+    help: 'committed entries a node has not applied to its MariaDB, as this node last heard (leader: from the followers; follower: from the leader)',
+    labelNames: ['node'],
+    registers: [this.registry],
+  });
+  readonly followerApplyLagMs = new Gauge({
+    name: 'wolfscale_follower_apply_lag_ms',
+    help: 'milliseconds a node is behind applying (age of its oldest unapplied committed entry), as last reported',
+    labelNames: ['node'],
+    registers: [this.registry],
+  });
+  readonly walBytes = new Gauge({
+    name: 'wolfscale_wal_bytes',
+    help: 'bytes of frames in the WAL segment files',
+    registers: [this.registry],
+  });
+  readonly walSegments = new Gauge({
+    name: 'wolfscale_wal_segments',
+    help: 'WAL segment files held',
+    registers: [this.registry],
+  });
+  readonly walFirstIndex = new Gauge({
+    name: 'wolfscale_wal_first_index',
+    help: 'first index still in the WAL (grows as retention purges)',
+    registers: [this.registry],
+  });
+  readonly retentionChecks = new Gauge({
+    name: 'wolfscale_wal_retention_checks_total',
+    help: 'times retention decided what this node may purge (each may remove nothing)',
+    registers: [this.registry],
+  });
+  readonly purgedEntries = new Gauge({
+    name: 'wolfscale_wal_purged_entries_total',
+    help: 'WAL entries removed by retention since the node started',
+    registers: [this.registry],
+  });
+  readonly applyRate = new Gauge({
+    name: 'wolfscale_apply_rate_entries_per_second',
+    help: 'entries applied (or, on the leader, its own captures counted as applied) per second over the last ~10 s',
+    registers: [this.registry],
+  });
+  readonly throttling = new Gauge({
+    name: 'wolfscale_flow_control_throttling',
+    help: 'leader only: 1 while commit acknowledgements are held because a follower is behind applying',
+    registers: [this.registry],
+  });
+  readonly throttledSeconds = new Gauge({
+    name: 'wolfscale_flow_control_held_seconds',
+    help: 'leader only: total seconds commit acknowledgements were held by flow control since the node started',
+    registers: [this.registry],
+  });
+  readonly failovers = new Counter({
+    name: 'wolfscale_failovers_total',
+    help: 'times the leader changed from one known node to another, as seen by this node (failover, transfer, failback)',
     registers: [this.registry],
   });
   readonly mariadbHealthy = new Gauge({

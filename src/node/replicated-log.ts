@@ -8,6 +8,7 @@ import {
   type EngineConfig,
   type EngineEvent,
   type EngineStatus,
+  type FollowerProgress,
   type Input,
   type LogId,
   type Member,
@@ -24,6 +25,7 @@ import { Wal } from '../wal/wal.js';
 import type { WalOptions } from '../wal/wal-options.js';
 import { AtomicJsonFile } from './atomic-json-file.js';
 import { decodeMessage, encodeMessage } from './message-codec.js';
+import { decodeNodeReport, encodeNodeReport, isNodeReport, type NodeReport } from './node-report-codec.js';
 
 /**
  * The replicated log of one node: the pure consensus engine driven by a clock, persisted in the
@@ -78,6 +80,12 @@ export type ProposeOutcome =
 interface QueuedInput {
   readonly input: Input;
   readonly proposal?: (outcome: ProposeOutcome) => void;
+  /** A retention request: purge before this index (see `purge`). */
+  readonly purge?: {
+    readonly beforeIndex: number;
+    readonly nowMs: number;
+    readonly done: (purgedTo: number) => void;
+  };
 }
 
 interface AwaitingCommit {
@@ -122,6 +130,7 @@ export class ReplicatedLog {
   readonly #commitListeners: Array<(commitIndex: number) => void> = [];
   readonly #roleListeners: Array<(change: RoleChangedCommand) => void> = [];
   readonly #eventListeners: Array<(event: EngineEvent) => void> = [];
+  readonly #reportListeners: Array<(report: NodeReport) => void> = [];
   #role: RoleChangedCommand | undefined;
   #failure: Error | undefined;
   #closed = false;
@@ -221,6 +230,40 @@ export class ReplicatedLog {
     return this.#transport.connectedPeers();
   }
 
+  /** Leader only: what each follower durably holds and when it last answered (in ticks). */
+  followerProgress(): readonly FollowerProgress[] {
+    return this.#engine.followerProgress();
+  }
+
+  /** Frame bytes in the WAL's segment files, and how many segments. */
+  walSize(): { readonly bytes: number; readonly segments: number } {
+    return { bytes: this.#wal.sizeBytes(), segments: this.#wal.segmentCount() };
+  }
+
+  /** Sends a node-level report (apply progress, cluster view) to a peer; fire and forget. */
+  sendReport(report: NodeReport): void {
+    if (this.#closed) return;
+    this.#transport.send(report.to, encodeNodeReport(report));
+  }
+
+  /** Node-level reports from authenticated peers (envelope checked). */
+  onReport(listener: (report: NodeReport) => void): void {
+    this.#reportListeners.push(listener);
+  }
+
+  /**
+   * Retention: removes the WAL segments whose entries are all below `beforeIndex` (never past
+   * the commit index) and old enough for `wal.retention_hours`. The engine is told (`purged`)
+   * before the files go, so it never asks for them again. Resolves with the last purged index
+   * (0 when nothing went).
+   */
+  purge(beforeIndex: number, nowMs: number): Promise<number> {
+    if (this.#closed) return Promise.resolve(0);
+    return new Promise((done) =>
+      this.#enqueue({ input: { kind: 'tick' }, purge: { beforeIndex, nowMs, done } }),
+    );
+  }
+
   /** First entry still in this node's WAL. */
   firstIndex(): number {
     return this.#wal.firstIndex();
@@ -314,6 +357,10 @@ export class ReplicatedLog {
   }
 
   #receive(from: string, payload: Uint8Array): void {
+    if (isNodeReport(payload)) {
+      this.#receiveReport(from, payload);
+      return;
+    }
     const decoded = decodeMessage(payload);
     if (!decoded.ok) {
       this.#logger.warn({ from, reason: decoded.error.message }, 'dropped a malformed cluster message');
@@ -329,6 +376,22 @@ export class ReplicatedLog {
     if (this.#receivesQueued >= receiveQueueMax) return;
     this.#receivesQueued++;
     this.#enqueue({ input: { kind: 'receive', message: decoded.value } });
+  }
+
+  #receiveReport(from: string, payload: Uint8Array): void {
+    const decoded = decodeNodeReport(payload);
+    if (!decoded.ok) {
+      this.#logger.warn({ from, reason: decoded.error.message }, 'dropped a malformed node report');
+      return;
+    }
+    if (decoded.value.from !== from || decoded.value.to !== this.nodeId) {
+      this.#logger.warn(
+        { from, claimed: decoded.value.from, to: decoded.value.to },
+        'dropped a node report with a forged or misrouted envelope',
+      );
+      return;
+    }
+    for (const listener of this.#reportListeners) listener(decoded.value);
   }
 
   #enqueue(item: QueuedInput): void {
@@ -349,6 +412,10 @@ export class ReplicatedLog {
         if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
           this.#queue.splice(0, this.#queueHead);
           this.#queueHead = 0;
+        }
+        if (item.purge !== undefined) {
+          await this.#purge(item.purge);
+          continue;
         }
         if (item.input.kind === 'tick') this.#tickQueued = false;
         if (item.input.kind === 'receive') this.#receivesQueued--;
@@ -425,6 +492,27 @@ export class ReplicatedLog {
           unreachable(command);
       }
     }
+  }
+
+  async #purge(request: NonNullable<QueuedInput['purge']>): Promise<void> {
+    const before = Math.min(request.beforeIndex, this.#commitIndex + 1);
+    const firstKept = this.#wal.purgeableBefore(before, request.nowMs);
+    if (firstKept <= this.#wal.firstIndex()) {
+      request.done(0);
+      return;
+    }
+    await this.#execute(this.#engine.step({ kind: 'purged', upToIndex: firstKept - 1 }), {
+      input: { kind: 'purged', upToIndex: firstKept - 1 },
+    });
+    // The WAL applies calls in order; the engine no longer asks for these entries, so the
+    // queue need not wait for the files to go.
+    this.#wal.purgeBefore(firstKept, request.nowMs).then(
+      () => request.done(firstKept - 1),
+      (error: Error) => {
+        request.done(0);
+        this.#fail(error);
+      },
+    );
   }
 
   async #truncate(fromIndex: number): Promise<void> {

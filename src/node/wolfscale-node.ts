@@ -23,6 +23,7 @@ import { MariaDbAdmin } from '../mariadb/mariadb-admin.js';
 import { checkRequiredSettings } from '../mariadb/required-settings.js';
 import type { TransportTls } from '../transport/transport.js';
 import { ApplyLoop } from './apply-loop.js';
+import { ClusterReports } from './cluster-reports.js';
 import { Leadership } from './leadership.js';
 import { NodeMetrics } from './node-metrics.js';
 import { type NodeSettings, nodeSettings } from './node-settings.js';
@@ -60,11 +61,15 @@ export class WolfScaleNode implements NodeApi {
   #log!: ReplicatedLog;
   #applyLoop!: ApplyLoop;
   #leadership!: Leadership;
+  #reports!: ClusterReports;
   #http: HttpApp | undefined;
   #healthTimer: NodeJS.Timeout | undefined;
   #health: Health = { kind: 'unhealthy', code: 'CONNECT_FAILED', reason: 'not probed yet' };
   #gtidPosition: string | null = null;
   #lastLeaderId: string | null = null;
+  #lastKnownLeaderId: string | null = null;
+  /** (time, applied index) once a heartbeat, for the apply rate. */
+  readonly #appliedSamples: Array<{ atMs: number; index: number }> = [];
   /** (index, time it was seen committed), oldest first: for lag in milliseconds. */
   readonly #commitTimes: Array<{ index: number; atMs: number }> = [];
   /** GTID → WAL index of the leader's recent captures: a write's answer names its index. */
@@ -150,6 +155,23 @@ export class WolfScaleNode implements NodeApi {
       },
     });
     this.#log.onCommit((index) => this.#recordCommit(index));
+    this.#reports = new ClusterReports({
+      log: this.#log,
+      logger: this.#logger.child({ component: 'reports' }),
+      local: () => ({
+        appliedIndex: this.#applyLoop.appliedIndex,
+        applyLagMs: this.#lagMs(),
+        applyFailed: this.#applyLoop.status().kind === 'failed',
+        mariadbHealthy: this.#health.kind === 'healthy',
+      }),
+      heartbeatMs: config.cluster.heartbeat_interval_ms,
+      tickMs: this.#settings.tickMs,
+      electionTimeoutMs: config.cluster.election_timeout_ms,
+      maxApplyLagMs: config.cluster.max_apply_lag_ms,
+      retentionHoldTicks: this.#settings.engine.deadNodeRemovalTicks ?? 300,
+      retentionEveryMs: Math.max(1000, config.cluster.heartbeat_interval_ms * 10),
+      onThrottle: (decision) => this.#metrics.throttling.set(decision.throttling ? 1 : 0),
+    });
     this.#applyLoop = new ApplyLoop({
       log: this.#log,
       target: { host: db.host, port: db.port, user: db.user, password: db.password },
@@ -175,6 +197,7 @@ export class WolfScaleNode implements NodeApi {
         this.#metrics.transactionsCommitted.inc();
         this.#metrics.commitLatency.observe(latencyMs / 1000);
       },
+      ackGate: () => this.#reports.ackGate(),
     });
     this.#log.onRoleChanged((change) => this.#roleChanged(change));
     this.#log.onEvent((event) => {
@@ -187,6 +210,7 @@ export class WolfScaleNode implements NodeApi {
     const initial = this.#log.role();
     if (initial !== undefined) this.#roleChanged(initial);
     this.#applyLoop.start();
+    this.#reports.start();
     this.#healthTimer = setInterval(() => void this.#probe(), config.cluster.heartbeat_interval_ms);
     if (config.api.enabled) {
       this.#http = await buildHttpApp({
@@ -239,11 +263,21 @@ export class WolfScaleNode implements NodeApi {
       const state = await this.#admin.gtidState().catch(() => undefined);
       if (state !== undefined) this.#gtidPosition = formatGtidPosition(state.binlogPos);
     }
+    if (this.#applyLoop !== undefined) {
+      this.#appliedSamples.push({ atMs: Date.now(), index: this.#applyLoop.appliedIndex });
+      while ((this.#appliedSamples[0]?.atMs ?? Date.now()) < Date.now() - 10_000)
+        this.#appliedSamples.shift();
+    }
     this.#log?.setHealthy(this.#health.kind === 'healthy' && this.#applyLoop?.status().kind !== 'failed');
   }
 
   #roleChanged(change: RoleChangedCommand): void {
-    if (change.leaderId !== this.#lastLeaderId && change.leaderId !== null) this.#metrics.leaderChanges.inc();
+    if (change.leaderId !== this.#lastLeaderId && change.leaderId !== null) {
+      this.#metrics.leaderChanges.inc();
+      if (this.#lastKnownLeaderId !== null && this.#lastKnownLeaderId !== change.leaderId)
+        this.#metrics.failovers.inc();
+      this.#lastKnownLeaderId = change.leaderId;
+    }
     this.#lastLeaderId = change.leaderId;
     this.#leadership.handle(change);
   }
@@ -373,16 +407,19 @@ export class WolfScaleNode implements NodeApi {
       const reported = self
         ? this.#ownStatusName()
         : (statuses.get(member.id) ?? (connected ? 'ACTIVE' : 'OFFLINE'));
+      const progress = self ? undefined : this.#reports.view(member.id);
       return {
         id: member.id,
         address: self ? ownAddress : (peer?.address ?? 'unknown'),
         api_url: self ? this.#settings.apiUrl : (this.#log.peerMeta(member.id)?.['apiUrl'] ?? null),
         status: reported,
         role: member.id === engine.leaderId ? 'LEADER' : 'FOLLOWER',
-        applied_index: self ? this.#applyLoop.appliedIndex : 0,
-        lag_entries: self ? Math.max(0, this.#log.commitIndex - this.#applyLoop.appliedIndex) : 0,
-        lag_ms: self ? this.#lagMs() : null,
-        last_seen_ms_ago: null,
+        applied_index: self ? this.#applyLoop.appliedIndex : (progress?.appliedIndex ?? 0),
+        lag_entries: self
+          ? Math.max(0, this.#log.commitIndex - this.#applyLoop.appliedIndex)
+          : (progress?.applyLagEntries ?? 0),
+        lag_ms: self ? this.#lagMs() : (progress?.applyLagMs ?? null),
+        last_seen_ms_ago: self ? 0 : (progress?.lastSeenMsAgo ?? null),
       };
     });
   }
@@ -397,6 +434,36 @@ export class WolfScaleNode implements NodeApi {
     m.appliedIndex.set(this.#applyLoop.appliedIndex);
     m.applyLagEntries.set(Math.max(0, this.#log.commitIndex - this.#applyLoop.appliedIndex));
     m.mariadbHealthy.set(this.#health.kind === 'healthy' ? 1 : 0);
+    m.followerMatchLag.reset();
+    m.followerApplyLagEntries.reset();
+    m.followerApplyLagMs.reset();
+    for (const progress of this.#log.followerProgress())
+      m.followerMatchLag.set(
+        { node: progress.id },
+        Math.max(0, engine.lastLogId.index - progress.matchIndex),
+      );
+    for (const member of engine.members) {
+      if (member.id === engine.id) continue;
+      const view = this.#reports.view(member.id);
+      if (view.applyLagEntries !== null)
+        m.followerApplyLagEntries.set({ node: member.id }, view.applyLagEntries);
+      if (view.applyLagMs !== null) m.followerApplyLagMs.set({ node: member.id }, view.applyLagMs);
+    }
+    const wal = this.#log.walSize();
+    m.walBytes.set(wal.bytes);
+    m.walSegments.set(wal.segments);
+    m.walFirstIndex.set(this.#log.firstIndex());
+    m.retentionChecks.set(this.#reports.retentionChecks());
+    m.purgedEntries.set(this.#reports.purgedEntries());
+    const oldest = this.#appliedSamples[0];
+    const newest = this.#appliedSamples.at(-1);
+    m.applyRate.set(
+      oldest === undefined || newest === undefined || newest.atMs <= oldest.atMs
+        ? 0
+        : ((newest.index - oldest.index) * 1000) / (newest.atMs - oldest.atMs),
+    );
+    m.throttling.set(this.#reports.throttling ? 1 : 0);
+    m.throttledSeconds.set(this.#reports.throttledMs() / 1000);
     return { contentType: m.registry.contentType, body: await m.registry.metrics() };
   }
 
@@ -513,6 +580,7 @@ export class WolfScaleNode implements NodeApi {
   async #stop(reason: string): Promise<void> {
     this.#logger.info({ reason }, 'node stopping');
     clearInterval(this.#healthTimer);
+    this.#reports?.stop();
     if (this.#log !== undefined && this.#log.status().role === 'LEADER' && !this.#resetRequested) {
       this.#log.transferLeadership(null);
       const deadline = Date.now() + 2000;

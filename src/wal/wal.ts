@@ -283,6 +283,37 @@ export class Wal {
   }
 
   /**
+   * The first index the WAL would keep if `purgeBefore(index, nowMs)` ran now with no other call
+   * queued: purges remove whole segments only, so a caller that must announce what it purges
+   * (the consensus engine's `purged`) asks here first. Equals firstIndex() when nothing would go.
+   */
+  purgeableBefore(index: number, nowMs: number): number {
+    const retentionMs = this.#options.retentionHours * HOUR_MS;
+    let firstIndex = this.firstIndex();
+    for (let i = 0; i + 1 < this.#segments.length; i++) {
+      const segment = this.#segments[i] as Segment;
+      const next = this.#segments[i + 1] as Segment;
+      if (segment.lastIndex >= index || segment.lastIndex > this.#truncateFloor) break;
+      if (segment.lastIndex > this.#accepted.lastIndex) break;
+      if (nowMs - next.createdMs < retentionMs) break;
+      firstIndex = next.firstIndex;
+    }
+    return firstIndex;
+  }
+
+  /** Bytes of frames in the segment files (headers and seals aside), for metrics. */
+  sizeBytes(): number {
+    let bytes = 0;
+    for (const segment of this.#segments) bytes += segment.framesEndBytes;
+    return bytes;
+  }
+
+  /** Segment files currently held. */
+  segmentCount(): number {
+    return this.#segments.length;
+  }
+
+  /**
    * Durable entries in [fromIndex, toIndexExclusive): whole entries, in order, whose payloads
    * total at most bytesMax, except that the first entry in range is always returned. Fewer (or
    * none) when the range goes past durableIndex(). fromIndex < firstIndex() is the value

@@ -19,7 +19,13 @@ export interface ClusterNode {
 /** Configurations for one WolfScale node per MariaDB server of `set`, on free ports. */
 export async function clusterConfigs(
   set: MariaDbSet,
-  options: { heartbeatMs?: number; tls?: { certPath: string; keyPath: string } } = {},
+  options: {
+    heartbeatMs?: number;
+    tls?: { certPath: string; keyPath: string };
+    /** Extra TOML lines for the [wal] and [cluster] sections. */
+    wal?: string;
+    cluster?: string;
+  } = {},
 ): Promise<ClusterNode[]> {
   const dataRoot = await mkdtemp(join(tmpdir(), 'wolfscale-nodes-'));
   const ports = await Promise.all(
@@ -49,6 +55,9 @@ peers = [${peers}]
 heartbeat_interval_ms = ${options.heartbeatMs ?? 100}
 ${options.tls === undefined ? '' : `tls_cert = "${options.tls.certPath}"\ntls_key = "${options.tls.keyPath}"\ntls_ca = "${options.tls.certPath}"`}
 election_timeout_ms = ${(options.heartbeatMs ?? 100) * 4}
+${options.cluster ?? ''}
+[wal]
+${options.wal ?? ''}
 [api]
 bind_address = "127.0.0.1:${ports[i]?.api}"
 token = "${apiToken}"

@@ -272,6 +272,32 @@ describe('purgeBefore and retention', () => {
     await reopened.close();
   });
 
+  test('purgeableBefore predicts exactly where purgeBefore leaves the first index', async () => {
+    let nowMs = 0;
+    const wal = await Wal.open(dir, { ...SMALL, retentionHours: 1, clock: () => nowMs });
+    for (let i = 0; i < 6; i += 1) {
+      nowMs = i * HOUR_MS;
+      await wal.append(makeEntries(i * 20 + 1, 20, { term: 1, bytes: 100, seed: i }));
+    }
+    const sizeBefore = wal.sizeBytes();
+    expect(wal.segmentCount()).toBeGreaterThan(4);
+    for (const [index, now] of [
+      [10, 100 * HOUR_MS],
+      [45, 2 * HOUR_MS],
+      [45, 100 * HOUR_MS],
+      [90, 100 * HOUR_MS],
+      [10_000, 1000 * HOUR_MS],
+    ] as const) {
+      const predicted = wal.purgeableBefore(index, now);
+      const result = await wal.purgeBefore(index, now);
+      expect(result.firstIndex).toBe(predicted);
+      expect(predicted).toBeLessThanOrEqual(Math.max(index, wal.firstIndex()));
+    }
+    expect(wal.segmentCount()).toBe(1);
+    expect(wal.sizeBytes()).toBeLessThan(sizeBefore);
+    await wal.close();
+  });
+
   test('retention counts from when a segment was sealed (the next one created), by the injected clock', async () => {
     let nowMs = 10 * HOUR_MS;
     const wal = await Wal.open(dir, { ...SMALL, retentionHours: 1, clock: () => nowMs });
