@@ -5,7 +5,14 @@
  * lone server. Also reports how far the followers were behind when the load stopped, and how long
  * they took to apply everything. Needs sysbench (apt-get install -y sysbench).
  *
- * Env: SECONDS_PER_RUN (20), TABLES (4), TABLE_SIZE (10000). Prints one JSON line last.
+ * Flow control (`cluster.max_apply_lag_ms`): the cluster runs twice in the same script, first with
+ * the default bound (1000 ms: the leader holds its acknowledgements while a follower is further
+ * behind applying), then with the bound at its maximum (3,600,000 ms: never reached, i.e. off) at
+ * 16 threads; `flow_control_cost_16` = 1 − on/off tps. The leader's `wolfscale_flow_control_held_seconds`
+ * says how long it held acknowledgements during each cluster run.
+ *
+ * Env: SECONDS_PER_RUN (20), TABLES (4), TABLE_SIZE (10000), FLOW_OFF_RUN (1; 0 skips the second
+ * cluster). Prints one JSON line last.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -51,42 +58,63 @@ async function gtid(node: PlaygroundNode): Promise<string> {
   return row?.pos ?? '';
 }
 
-const result: Record<string, number | string> = { bench: 'cluster-writes', seconds_per_run: seconds };
-const playground = await Playground.start(
-  {
-    nodes: 3,
-    json: false,
-    nodeCommand: { command: process.execPath, args: ['--import', 'tsx', 'src/bin/wolfscale.ts'] },
-  },
-  quiet,
-);
-try {
-  const statuses = await playground.statuses();
-  const leader = playground.nodes[statuses.findIndex((s) => s?.role === 'LEADER')] as PlaygroundNode;
-  const followers = playground.nodes.filter((node) => node !== leader);
-  const args = sysbenchArgs(leader.mariadbPort, 'app', 'app', 'app');
-  await sysbench(args, 'prepare');
-  for (const threads of [1, 16]) {
-    result[`cluster_write_${threads}_tps`] = await sysbench(args, 'run', threads);
-    const target = await gtid(leader);
-    const stoppedAt = performance.now();
-    const behind = await Promise.all(followers.map(async (node) => ((await gtid(node)) === target ? 0 : 1)));
-    for (const node of followers) {
-      while ((await gtid(node)) !== target) {
-        if (performance.now() - stoppedAt > 600_000)
-          throw new Error(`${node.id} did not catch up within 10 minutes`);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    }
-    result[`cluster_write_${threads}_followers_behind_at_stop`] = behind.reduce(
-      (sum: number, b) => sum + b,
-      0,
-    );
-    result[`cluster_write_${threads}_apply_catch_up_ms`] = Math.round(performance.now() - stoppedAt);
-  }
-} finally {
-  await playground.stop();
+async function heldSeconds(node: PlaygroundNode): Promise<number> {
+  const text = await (await fetch(`${node.apiUrl}/metrics`)).text();
+  return Number(/^wolfscale_flow_control_held_seconds ([\d.e+-]+)$/m.exec(text)?.[1] ?? Number.NaN);
 }
+
+const result: Record<string, number | string> = { bench: 'cluster-writes', seconds_per_run: seconds };
+
+/** One cluster: sysbench against the leader at each thread count; `prefix` names the keys. */
+async function clusterRuns(
+  prefix: string,
+  threadCounts: readonly number[],
+  clusterConfig: string,
+): Promise<void> {
+  const playground = await Playground.start(
+    {
+      nodes: 3,
+      json: false,
+      clusterConfig,
+      nodeCommand: { command: process.execPath, args: ['--import', 'tsx', 'src/bin/wolfscale.ts'] },
+    },
+    quiet,
+  );
+  try {
+    const statuses = await playground.statuses();
+    const leader = playground.nodes[statuses.findIndex((s) => s?.role === 'LEADER')] as PlaygroundNode;
+    const followers = playground.nodes.filter((node) => node !== leader);
+    const args = sysbenchArgs(leader.mariadbPort, 'app', 'app', 'app');
+    await sysbench(args, 'prepare');
+    for (const threads of threadCounts) {
+      const heldBefore = await heldSeconds(leader);
+      result[`${prefix}_${threads}_tps`] = await sysbench(args, 'run', threads);
+      result[`${prefix}_${threads}_flow_control_held_s`] = Number(
+        ((await heldSeconds(leader)) - heldBefore).toFixed(2),
+      );
+      const target = await gtid(leader);
+      const stoppedAt = performance.now();
+      const behind = await Promise.all(
+        followers.map(async (node) => ((await gtid(node)) === target ? 0 : 1)),
+      );
+      for (const node of followers) {
+        while ((await gtid(node)) !== target) {
+          if (performance.now() - stoppedAt > 600_000)
+            throw new Error(`${node.id} did not catch up within 10 minutes`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      }
+      result[`${prefix}_${threads}_followers_behind_at_stop`] = behind.reduce((sum: number, b) => sum + b, 0);
+      result[`${prefix}_${threads}_apply_catch_up_ms`] = Math.round(performance.now() - stoppedAt);
+    }
+  } finally {
+    await playground.stop();
+  }
+}
+
+await clusterRuns('cluster_write', [1, 16], '');
+if (process.env['FLOW_OFF_RUN'] !== '0')
+  await clusterRuns('cluster_no_flow_control_write', [16], 'max_apply_lag_ms = 3600000');
 
 const single = await MariaDbSet.start({ count: 1, durable: true });
 try {
@@ -107,4 +135,12 @@ const ratio = (threads: number) =>
   );
 result['write_1_ratio_single'] = ratio(1);
 result['write_16_ratio_single'] = ratio(16);
+if (result['cluster_no_flow_control_write_16_tps'] !== undefined) {
+  result['flow_control_cost_16'] = Number(
+    (
+      1 -
+      (result['cluster_write_16_tps'] as number) / (result['cluster_no_flow_control_write_16_tps'] as number)
+    ).toFixed(2),
+  );
+}
 process.stdout.write(`${JSON.stringify(result)}\n`);

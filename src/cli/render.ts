@@ -112,7 +112,7 @@ export function renderStats(sample: StatsSample, history: readonly number[], opt
     .filter((node) => node.role !== 'LEADER')
     .map(
       (node) =>
-        `    ${pad(node.id, 12)} ${paint(pad(node.status, 16), statusColor(node.status), options)} lag ${lagLabel(node)}`,
+        `    ${pad(node.id, 12)} ${paint(pad(node.status, 16), statusColor(node.status), options)} lag ${lagLabel(node)}${node.last_seen_ms_ago === null ? '' : `   seen ${node.last_seen_ms_ago} ms ago`}`,
     );
   return [
     paint(`WolfScale live stats — ${status.node_id} (${status.role})`, ansi.bold, options),

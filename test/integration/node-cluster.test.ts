@@ -77,6 +77,26 @@ describe('a three-node cluster of real MariaDB servers', () => {
     expect(checksums).toHaveLength(3);
     const rows = await followerServers[1]?.query('SELECT id, v FROM app.t ORDER BY id');
     expect((rows as Array<{ id: number }>).map((row) => row.id)).toEqual([1, 2, 3]);
+
+    // A follower's /cluster knows the other nodes' progress from the leader's reports.
+    const appliedEverywhere = leader.status().commit_index;
+    const view = await waitFor('node-2 to learn how far node-3 has applied', async () => {
+      const nodes = (await (await fetch(`${follower.apiUrl}/cluster/nodes`)).json()) as Array<{
+        id: string;
+        applied_index: number;
+        lag_entries: number;
+        lag_ms: number | null;
+        last_seen_ms_ago: number | null;
+      }>;
+      const node3 = nodes.find((node) => node.id === 'node-3');
+      return node3 !== undefined && node3.applied_index >= appliedEverywhere ? node3 : undefined;
+    });
+    expect(view.lag_ms).not.toBeNull();
+    expect(view.last_seen_ms_ago).not.toBeNull();
+    const metrics = await (await fetch(`${leader.apiUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^wolfscale_follower_apply_lag_ms\{node="node-2"\} \d+$/m);
+    expect(metrics).toMatch(/^wolfscale_follower_lag_entries\{node="node-3"\} \d+$/m);
+    expect(metrics).toMatch(/^wolfscale_wal_bytes [1-9]\d*$/m);
   });
 
   test('cluster traffic over TLS with verified certificates: a write on the leader reaches every node', async () => {

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, test } from 'vitest';
 import { ApiClient, endpointFromBindAddress } from '../../../src/cli/api-client.js';
 import type { CliIo } from '../../../src/cli/config-commands.js';
-import { renderServerList, writesPerSecond } from '../../../src/cli/render.js';
+import { renderServerList, renderStats, writesPerSecond } from '../../../src/cli/render.js';
 import {
   listServersCommand,
   promoteCommand,
@@ -178,6 +178,29 @@ describe('wolfctl', () => {
         { atMs: 2000, status: { commit_index: 30 } as NodeStatusView, nodes: [] },
       ),
     ).toBe(10);
+  });
+
+  test('stats shows each follower with its apply lag and when the leader last heard from it', () => {
+    const status = {
+      node_id: 'node-1',
+      role: 'LEADER',
+      leader_id: 'node-1',
+      term: 2,
+      commit_index: 9,
+      applied_index: 9,
+    };
+    const frame = renderStats(
+      {
+        atMs: 0,
+        status: status as NodeStatusView,
+        nodes: [view('node-1', 'LEADER', null), view('node-2', 'FOLLOWER', null)],
+      },
+      [1, 2],
+      { color: false },
+    );
+    const line = frame.split('\n').find((text) => text.includes('node-2'));
+    expect(line).toMatch(/node-2\s+SYNCING\s+lag 4 \(12 ms\)\s+seen 5 ms ago/);
+    expect(frame).not.toMatch(/^\s+node-1\s+ACTIVE/m);
   });
 
   test('a wildcard bind address becomes a dialable endpoint', () => {

@@ -4,6 +4,7 @@ import { fail, ok } from '../../../src/errors/error-codes.js';
 import { buildHttpApp, type HttpApp } from '../../../src/http/http-app.js';
 import type { ClusterNodeView, NodeApi, NodeStatusView } from '../../../src/http/node-api.js';
 import type { Statement } from '../../../src/http/write-sql.js';
+import { NodeMetrics } from '../../../src/node/node-metrics.js';
 import { freePort } from '../../../src/testing/free-port.js';
 
 const token = 'token-0123456789abcdef';
@@ -154,6 +155,39 @@ describe('HTTP API', () => {
     const response = await api.inject({ method: 'GET', url: '/metrics' });
     expect(response.headers['content-type']).toContain('text/plain');
     expect(response.body).toBe('wolfscale_term 3\n');
+  });
+
+  test("the node's metrics registry: per-follower lag, WAL bytes, apply rate, commit latency, failovers", async () => {
+    const metrics = new NodeMetrics();
+    metrics.followerApplyLagMs.set({ node: 'node-3' }, 850);
+    metrics.followerApplyLagEntries.set({ node: 'node-3' }, 12);
+    metrics.followerMatchLag.set({ node: 'node-3' }, 4);
+    metrics.walBytes.set(1_048_576);
+    metrics.applyRate.set(250);
+    metrics.commitLatency.observe(0.003);
+    metrics.failovers.inc();
+    metrics.throttling.set(1);
+    const api = await start(
+      fixtureNode({
+        metrics: async () => ({
+          contentType: metrics.registry.contentType,
+          body: await metrics.registry.metrics(),
+        }),
+      }),
+    );
+    const body = (await api.inject({ method: 'GET', url: '/metrics' })).body;
+    for (const line of [
+      'wolfscale_follower_apply_lag_ms{node="node-3"} 850',
+      'wolfscale_follower_apply_lag_entries{node="node-3"} 12',
+      'wolfscale_follower_lag_entries{node="node-3"} 4',
+      'wolfscale_wal_bytes 1048576',
+      'wolfscale_apply_rate_entries_per_second 250',
+      'wolfscale_commit_latency_seconds_bucket{le="0.005"} 1',
+      'wolfscale_failovers_total 1',
+      'wolfscale_flow_control_throttling 1',
+    ]) {
+      expect(body.split('\n')).toContain(line);
+    }
   });
 
   test('a structured write needs the token and reaches the node as a parameterised statement', async () => {
