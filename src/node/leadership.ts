@@ -89,7 +89,7 @@ export class Leadership {
         const state = this.#state;
         if (state.kind !== 'writable') return;
         await this.#retry('set read_only=ON for a transfer', state.term, () =>
-          this.#options.admin.setReadOnly(true),
+          this.#readOnlyEndingOrphans(() => this.#stillLeading(state.term)),
         );
         if (this.#stillLeading(state.term)) {
           this.#state = { kind: 'transferring', term: state.term, to };
@@ -143,7 +143,7 @@ export class Leadership {
 
   async #follow(): Promise<void> {
     const { admin } = this.#options;
-    await this.#retry('set read_only=ON', undefined, () => admin.setReadOnly(true));
+    await this.#retry('set read_only=ON', undefined, () => this.#readOnlyEndingOrphans(() => false));
     this.#state = { kind: 'follower' };
     const loop = this.#captureLoop;
     this.#captureLoop = undefined;
@@ -163,6 +163,37 @@ export class Leadership {
       }
     });
     await this.#retry('disable semi-sync master', undefined, () => admin.disableSemiSyncMaster());
+  }
+
+  /**
+   * `SET GLOBAL read_only = ON` waits (MariaDB's backup lock) for every commit in progress, and a
+   * commit waiting for a semi-sync acknowledgement that this node, no longer leading, will never
+   * send waits forever: measured under a 16-thread sysbench load, a failback that started while
+   * commits were in flight left read_only=ON, every session and the role transitions blocked.
+   * So while the statement waits and `stillLeading()` is false, the sessions waiting for an
+   * acknowledgement are ended (their clients see the connection drop, never an OK); while this
+   * node still leads (a transfer), the capture acknowledges them and they finish on their own.
+   */
+  async #readOnlyEndingOrphans(stillLeading: () => boolean): Promise<void> {
+    let done = false;
+    const setting = this.#options.admin.setReadOnly(true).finally(() => {
+      done = true;
+    });
+    while (!done) {
+      await Promise.race([
+        setting.catch(() => undefined),
+        new Promise((resolve) => setTimeout(resolve, 100)),
+      ]);
+      if (done || stillLeading()) continue;
+      const ended = await this.#endSemiSyncWaiters().catch(() => 0);
+      if (ended > 0) {
+        this.#logger.warn(
+          { sessions: ended },
+          'read_only=ON was blocked by commits no quorum will acknowledge: ended those sessions (they got no OK)',
+        );
+      }
+    }
+    await setting;
   }
 
   /** KILL CONNECTION of every session waiting for a semi-sync acknowledgement; returns how many. */
