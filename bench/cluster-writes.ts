@@ -12,7 +12,8 @@
  * says how long it held acknowledgements during each cluster run.
  *
  * Env: SECONDS_PER_RUN (20), TABLES (4), TABLE_SIZE (10000), FLOW_OFF_RUN (1; 0 skips the second
- * cluster). Prints one JSON line last.
+ * cluster), PROFILE_DIR (unset; a directory: each node process writes a CPU profile there on
+ * stop). Prints one JSON line last.
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -23,6 +24,9 @@ const execFileAsync = promisify(execFile);
 const seconds = Number(process.env['SECONDS_PER_RUN'] ?? 20);
 const tables = Number(process.env['TABLES'] ?? 4);
 const tableSize = Number(process.env['TABLE_SIZE'] ?? 10_000);
+/** PROFILE_DIR: every node process writes a V8 CPU profile there when it stops (node --cpu-prof). */
+const profileDir = process.env['PROFILE_DIR'];
+const profileArgs = profileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
 const quiet = { out: () => {}, err: (text: string) => process.stderr.write(`${text}\n`) };
 
 function sysbenchArgs(port: number, user: string, password: string, database: string): string[] {
@@ -39,7 +43,13 @@ function sysbenchArgs(port: number, user: string, password: string, database: st
   ];
 }
 
-async function sysbench(args: string[], command: 'prepare' | 'run', threads = 1): Promise<number> {
+interface SysbenchRun {
+  readonly tps: number;
+  /** sysbench's average transaction latency, ms. */
+  readonly latencyMs: number;
+}
+
+async function sysbench(args: string[], command: 'prepare' | 'run', threads = 1): Promise<SysbenchRun> {
   const { stdout } = await execFileAsync(
     'sysbench',
     [...args, `--threads=${threads}`, `--time=${seconds}`, '--report-interval=0', command],
@@ -47,10 +57,12 @@ async function sysbench(args: string[], command: 'prepare' | 'run', threads = 1)
       maxBuffer: 16 * 1024 * 1024,
     },
   );
-  if (command === 'prepare') return 0;
+  if (command === 'prepare') return { tps: 0, latencyMs: 0 };
   const match = /transactions:\s+\d+\s+\(([\d.]+) per sec/.exec(stdout);
-  if (match?.[1] === undefined) throw new Error(`cannot read sysbench output:\n${stdout}`);
-  return Number(match[1]);
+  const latency = /avg:\s+([\d.]+)/.exec(stdout);
+  if (match?.[1] === undefined || latency?.[1] === undefined)
+    throw new Error(`cannot read sysbench output:\n${stdout}`);
+  return { tps: Number(match[1]), latencyMs: Number(latency[1]) };
 }
 
 async function gtid(node: PlaygroundNode): Promise<string> {
@@ -58,9 +70,18 @@ async function gtid(node: PlaygroundNode): Promise<string> {
   return row?.pos ?? '';
 }
 
-async function heldSeconds(node: PlaygroundNode): Promise<number> {
+/** The leader's counters: time flow control held acknowledgements; capture→committed latency sum and count. */
+async function leaderCounters(
+  node: PlaygroundNode,
+): Promise<{ held: number; latencySum: number; latencyCount: number }> {
   const text = await (await fetch(`${node.apiUrl}/metrics`)).text();
-  return Number(/^wolfscale_flow_control_held_seconds ([\d.e+-]+)$/m.exec(text)?.[1] ?? Number.NaN);
+  const value = (name: string) =>
+    Number(new RegExp(`^${name} ([\\d.e+-]+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  return {
+    held: value('wolfscale_flow_control_held_seconds'),
+    latencySum: value('wolfscale_commit_latency_seconds_sum'),
+    latencyCount: value('wolfscale_commit_latency_seconds_count'),
+  };
 }
 
 const result: Record<string, number | string> = { bench: 'cluster-writes', seconds_per_run: seconds };
@@ -76,7 +97,10 @@ async function clusterRuns(
       nodes: 3,
       json: false,
       clusterConfig,
-      nodeCommand: { command: process.execPath, args: ['--import', 'tsx', 'src/bin/wolfscale.ts'] },
+      nodeCommand: {
+        command: process.execPath,
+        args: [...profileArgs, '--import', 'tsx', 'src/bin/wolfscale.ts'],
+      },
     },
     quiet,
   );
@@ -87,11 +111,19 @@ async function clusterRuns(
     const args = sysbenchArgs(leader.mariadbPort, 'app', 'app', 'app');
     await sysbench(args, 'prepare');
     for (const threads of threadCounts) {
-      const heldBefore = await heldSeconds(leader);
-      result[`${prefix}_${threads}_tps`] = await sysbench(args, 'run', threads);
-      result[`${prefix}_${threads}_flow_control_held_s`] = Number(
-        ((await heldSeconds(leader)) - heldBefore).toFixed(2),
+      const before = await leaderCounters(leader);
+      const run = await sysbench(args, 'run', threads);
+      const after = await leaderCounters(leader);
+      result[`${prefix}_${threads}_tps`] = run.tps;
+      result[`${prefix}_${threads}_latency_ms`] = run.latencyMs;
+      // The part of each commit spent between the capture receiving it and the quorum holding it.
+      result[`${prefix}_${threads}_quorum_ms`] = Number(
+        (
+          (1000 * (after.latencySum - before.latencySum)) /
+          (after.latencyCount - before.latencyCount)
+        ).toFixed(2),
       );
+      result[`${prefix}_${threads}_flow_control_held_s`] = Number((after.held - before.held).toFixed(2));
       const target = await gtid(leader);
       const stoppedAt = performance.now();
       const behind = await Promise.all(
@@ -123,7 +155,11 @@ try {
   await server.query('CREATE DATABASE app');
   const args = sysbenchArgs(server.port, 'root', '', 'app');
   await sysbench(args, 'prepare');
-  for (const threads of [1, 16]) result[`single_write_${threads}_tps`] = await sysbench(args, 'run', threads);
+  for (const threads of [1, 16]) {
+    const run = await sysbench(args, 'run', threads);
+    result[`single_write_${threads}_tps`] = run.tps;
+    result[`single_write_${threads}_latency_ms`] = run.latencyMs;
+  }
 } finally {
   await single.destroy();
 }

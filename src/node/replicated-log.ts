@@ -24,7 +24,13 @@ import { HardStateStore } from '../wal/hard-state.js';
 import { Wal } from '../wal/wal.js';
 import type { WalOptions } from '../wal/wal-options.js';
 import { AtomicJsonFile } from './atomic-json-file.js';
-import { decodeMessage, encodeMessage } from './message-codec.js';
+import {
+  decodeMessage,
+  decodeMessageBatch,
+  encodeMessage,
+  encodeMessageBatch,
+  isMessageBatch,
+} from './message-codec.js';
 import { decodeNodeReport, encodeNodeReport, isNodeReport, type NodeReport } from './node-report-codec.js';
 
 /**
@@ -99,6 +105,8 @@ const membershipsKept = 2;
 /** Bound on the in-memory window of recent entries. */
 const recentBytesMax = 64 * 1024 * 1024;
 const recentEntriesMax = 100_000;
+/** A peer's outbox is sent at once when it holds this much (the transport's frame limit is 64 MiB). */
+const outboxBytesMax = 16 * 1024 * 1024;
 
 export class ReplicatedLog {
   readonly nodeId: string;
@@ -131,6 +139,9 @@ export class ReplicatedLog {
   readonly #roleListeners: Array<(change: RoleChangedCommand) => void> = [];
   readonly #eventListeners: Array<(event: EngineEvent) => void> = [];
   readonly #reportListeners: Array<(report: NodeReport) => void> = [];
+  /** Messages to each peer gathered during one event-loop turn (see #sendTo). */
+  readonly #outbox = new Map<string, { parts: Uint8Array[]; bytes: number }>();
+  #flushScheduled = false;
   #role: RoleChangedCommand | undefined;
   #failure: Error | undefined;
   #closed = false;
@@ -243,7 +254,7 @@ export class ReplicatedLog {
   /** Sends a node-level report (apply progress, cluster view) to a peer; fire and forget. */
   sendReport(report: NodeReport): void {
     if (this.#closed) return;
-    this.#transport.send(report.to, encodeNodeReport(report));
+    this.#sendTo(report.to, encodeNodeReport(report));
   }
 
   /** Node-level reports from authenticated peers (envelope checked). */
@@ -346,6 +357,8 @@ export class ReplicatedLog {
     for (const waiter of this.#awaiting.values())
       waiter.resolve({ ok: false, reason: 'CLOSED', leaderId: null });
     this.#awaiting.clear();
+    // What the last turn queued (a TimeoutNow of a handover, a final response) still goes out.
+    for (const [to, box] of this.#outbox) this.#flushTo(to, box);
     await this.#transport.close();
     await this.#wal.close();
   }
@@ -357,6 +370,15 @@ export class ReplicatedLog {
   }
 
   #receive(from: string, payload: Uint8Array): void {
+    if (isMessageBatch(payload)) {
+      const parts = decodeMessageBatch(payload);
+      if (!parts.ok) {
+        this.#logger.warn({ from, reason: parts.error.message }, 'dropped a malformed cluster message batch');
+        return;
+      }
+      for (const part of parts.value) this.#receive(from, part);
+      return;
+    }
     if (isNodeReport(payload)) {
       this.#receiveReport(from, payload);
       return;
@@ -450,7 +472,7 @@ export class ReplicatedLog {
           await this.#append(command.entries);
           break;
         case 'send':
-          this.#transport.send(command.message.to, encodeMessage(command.message));
+          this.#sendTo(command.message.to, encodeMessage(command.message));
           break;
         case 'replicate':
           void this.#replicate(command).catch((error: Error) => this.#fail(error));
@@ -572,7 +594,7 @@ export class ReplicatedLog {
         entries = result.entries;
       }
     }
-    this.#transport.send(
+    this.#sendTo(
       command.to,
       encodeMessage({
         kind: 'appendEntries',
@@ -584,6 +606,42 @@ export class ReplicatedLog {
         leaderCommit: command.leaderCommit,
       }),
     );
+  }
+
+  /**
+   * Queues a message for `to`; everything queued for a peer during this event-loop turn goes in
+   * one transport frame (one socket write) at the next `setImmediate`. Order per peer is kept.
+   */
+  #sendTo(to: string, bytes: Uint8Array): void {
+    let box = this.#outbox.get(to);
+    if (box === undefined) {
+      box = { parts: [], bytes: 0 };
+      this.#outbox.set(to, box);
+    }
+    if (box.parts.length > 0 && box.bytes + bytes.byteLength > outboxBytesMax) this.#flushTo(to, box);
+    box.parts.push(bytes);
+    box.bytes += bytes.byteLength;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    if (this.#closed) return;
+    for (const [to, box] of this.#outbox) this.#flushTo(to, box);
+  }
+
+  #flushTo(to: string, box: { parts: Uint8Array[]; bytes: number }): void {
+    if (box.parts.length === 0) return;
+    const [only] = box.parts;
+    this.#transport.send(
+      to,
+      box.parts.length === 1 && only !== undefined ? only : encodeMessageBatch(box.parts),
+    );
+    box.parts = [];
+    box.bytes = 0;
   }
 
   #remember(entries: readonly LogEntry[]): void {

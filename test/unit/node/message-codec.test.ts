@@ -1,7 +1,14 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect } from 'vitest';
 import type { Message } from '../../../src/consensus/index.js';
-import { decodeMessage, encodeMessage } from '../../../src/node/message-codec.js';
+import {
+  decodeMessage,
+  decodeMessageBatch,
+  encodeMessage,
+  encodeMessageBatch,
+  isMessageBatch,
+} from '../../../src/node/message-codec.js';
+import { encodeNodeReport, isNodeReport } from '../../../src/node/node-report-codec.js';
 
 const nodeId = fc.string({ minLength: 1, maxLength: 20 });
 const index = fc.integer({ min: 0, max: 2 ** 48 - 1 });
@@ -76,5 +83,75 @@ describe('cluster message codec', () => {
   test.prop([message])('trailing bytes are refused', (original) => {
     const decoded = decodeMessage(Buffer.concat([encodeMessage(original), Buffer.from([0])]));
     expect(decoded.ok).toBe(false);
+  });
+
+  test.prop([fc.array(message, { maxLength: 8 })])(
+    'a batch carries its messages in order; each part decodes to its message',
+    (messages) => {
+      const batch = encodeMessageBatch(messages.map((m) => encodeMessage(m)));
+      expect(isMessageBatch(batch)).toBe(true);
+      expect(isNodeReport(batch)).toBe(false);
+      const parts = decodeMessageBatch(batch);
+      expect(parts.ok).toBe(true);
+      if (!parts.ok) return;
+      expect(parts.value.map((part) => decodeMessage(part))).toEqual(
+        messages.map((value) => ({ ok: true, value })),
+      );
+    },
+  );
+
+  test.prop([message])('a single message or a node report is not taken for a batch', (original) => {
+    expect(isMessageBatch(encodeMessage(original))).toBe(false);
+    const report = encodeNodeReport({
+      kind: 'applyReport',
+      from: 'a',
+      to: 'b',
+      term: 1,
+      appliedIndex: 1,
+      applyLagMs: 0,
+      applyFailed: false,
+      mariadbHealthy: true,
+    });
+    expect(isMessageBatch(report)).toBe(false);
+  });
+
+  test.prop([fc.array(message, { minLength: 1, maxLength: 4 }), fc.nat()])(
+    'every truncated batch, a batch inside a batch and trailing bytes are error values',
+    (messages, cut) => {
+      const batch = encodeMessageBatch(messages.map((m) => encodeMessage(m)));
+      expect(decodeMessageBatch(batch.subarray(0, cut % batch.length)).ok).toBe(false);
+      expect(decodeMessageBatch(Buffer.concat([batch, Buffer.from([0])])).ok).toBe(false);
+      expect(decodeMessageBatch(encodeMessageBatch([batch])).ok).toBe(false);
+    },
+  );
+
+  test.prop([fc.uint8Array({ maxLength: 200 })])(
+    'arbitrary bytes after a batch header never throw',
+    (bytes) => {
+      const input = Buffer.concat([Buffer.from([1, 99]), bytes]);
+      expect(() => decodeMessageBatch(input)).not.toThrow();
+    },
+  );
+});
+
+describe('message batches', () => {
+  test.prop([fc.array(fc.uint8Array({ minLength: 2, maxLength: 64 }), { minLength: 1, maxLength: 20 })])(
+    'round trip in order; truncations are error values',
+    (parts) => {
+      const bytes = encodeMessageBatch(parts);
+      expect(isMessageBatch(bytes)).toBe(true);
+      const decoded = decodeMessageBatch(bytes);
+      expect(decoded.ok && decoded.value.map((p) => Buffer.from(p))).toEqual(
+        parts.map((p) => Buffer.from(p)),
+      );
+      expect(decodeMessageBatch(bytes.subarray(0, bytes.length - 1)).ok).toBe(false);
+    },
+  );
+
+  test('a batch inside a batch is refused; engine messages are not batches', () => {
+    const inner = encodeMessageBatch([Buffer.from([1, 7])]);
+    expect(decodeMessageBatch(encodeMessageBatch([inner])).ok).toBe(false);
+    const heartbeat = encodeMessage({ kind: 'heartbeat', from: 'a', to: 'b', term: 1, commitIndex: 3 });
+    expect(isMessageBatch(heartbeat)).toBe(false);
   });
 });
