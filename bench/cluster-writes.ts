@@ -84,6 +84,18 @@ async function leaderCounters(
   };
 }
 
+/** MariaDB's own count of commits that waited for a semi-sync acknowledgement, and their total wait (µs). */
+async function semiSyncWaits(node: PlaygroundNode): Promise<{ waits: number; waitUs: number }> {
+  const rows = await node.server.query<Array<{ Variable_name: string; Value: string }>>(
+    "SHOW GLOBAL STATUS WHERE Variable_name IN ('Rpl_semi_sync_master_tx_waits', 'Rpl_semi_sync_master_tx_wait_time')",
+  );
+  const value = (name: string) => Number(rows.find((row) => row.Variable_name === name)?.Value ?? Number.NaN);
+  return {
+    waits: value('Rpl_semi_sync_master_tx_waits'),
+    waitUs: value('Rpl_semi_sync_master_tx_wait_time'),
+  };
+}
+
 const result: Record<string, number | string> = { bench: 'cluster-writes', seconds_per_run: seconds };
 
 /** One cluster: sysbench against the leader at each thread count; `prefix` names the keys. */
@@ -112,8 +124,14 @@ async function clusterRuns(
     await sysbench(args, 'prepare');
     for (const threads of threadCounts) {
       const before = await leaderCounters(leader);
+      const waitsBefore = await semiSyncWaits(leader);
       const run = await sysbench(args, 'run', threads);
       const after = await leaderCounters(leader);
+      const waitsAfter = await semiSyncWaits(leader);
+      // How long MariaDB's commits waited for the acknowledgement, as MariaDB measures it.
+      result[`${prefix}_${threads}_semi_sync_wait_ms`] = Number(
+        ((waitsAfter.waitUs - waitsBefore.waitUs) / 1000 / (waitsAfter.waits - waitsBefore.waits)).toFixed(2),
+      );
       result[`${prefix}_${threads}_tps`] = run.tps;
       result[`${prefix}_${threads}_latency_ms`] = run.latencyMs;
       // The part of each commit spent between the capture receiving it and the quorum holding it.
