@@ -27,6 +27,7 @@ import { Leadership } from './leadership.js';
 import { NodeMetrics } from './node-metrics.js';
 import { type NodeSettings, nodeSettings } from './node-settings.js';
 import { ReplicatedLog } from './replicated-log.js';
+import { Rewind } from './rewind.js';
 
 /**
  * One WolfScale node: the replicated log, the apply loop, the leader's capture, the local
@@ -60,6 +61,7 @@ export class WolfScaleNode implements NodeApi {
   #log!: ReplicatedLog;
   #applyLoop!: ApplyLoop;
   #leadership!: Leadership;
+  #rewind!: Rewind;
   #http: HttpApp | undefined;
   #healthTimer: NodeJS.Timeout | undefined;
   #health: Health = { kind: 'unhealthy', code: 'CONNECT_FAILED', reason: 'not probed yet' };
@@ -176,6 +178,21 @@ export class WolfScaleNode implements NodeApi {
         this.#metrics.commitLatency.observe(latencyMs / 1000);
       },
     });
+    this.#rewind = new Rewind({
+      log: this.#log,
+      applyLoop: this.#applyLoop,
+      sql: this.#pool,
+      server: {
+        host: db.host,
+        port: db.port,
+        user: db.user,
+        password: db.password,
+        ...(db.socket === undefined ? {} : { socket: db.socket }),
+      },
+      dataDir: config.node.data_dir,
+      logger: this.#logger,
+    });
+    this.#rewind.start();
     this.#log.onRoleChanged((change) => this.#roleChanged(change));
     this.#log.onEvent((event) => {
       if (event.kind === 'transferStarted') this.#leadership.transferStarted(event.to);
@@ -245,6 +262,7 @@ export class WolfScaleNode implements NodeApi {
   #roleChanged(change: RoleChangedCommand): void {
     if (change.leaderId !== this.#lastLeaderId && change.leaderId !== null) this.#metrics.leaderChanges.inc();
     this.#lastLeaderId = change.leaderId;
+    this.#rewind.roleChanged(change);
     this.#leadership.handle(change);
   }
 
@@ -306,6 +324,7 @@ export class WolfScaleNode implements NodeApi {
 
   #ownStatusName(): NodeStatusName {
     if (this.#resetRequested) return 'OFFLINE';
+    if (this.#rewind.needsMigration) return 'NEEDS_MIGRATION';
     if (this.#applyLoop.status().kind === 'failed') return 'DIVERGED';
     const lag = this.#log.commitIndex - this.#applyLoop.appliedIndex;
     const reported = this.#log.nodeStatuses().get(this.#config.node.id);
@@ -343,6 +362,7 @@ export class WolfScaleNode implements NodeApi {
           ? { healthy: true, reason: null }
           : { healthy: false, reason: this.#health.reason },
       detail,
+      rewind: this.#rewind.view,
     };
   }
 
