@@ -91,7 +91,21 @@ export class Rewind {
     void this.#options.applyLoop
       .pauseWhile(async (signal) => {
         if (this.#view.state !== 'needs_migration') this.#view = { ...this.#view, state: 'waiting' };
-        await this.#check(reason, signal);
+        // MariaDB down, a query failing: retried while the node runs. Only a tail that cannot be
+        // undone (or an interrupted undo) stops applying for good.
+        for (let delayMs = 100; ; delayMs = Math.min(delayMs * 2, 2000)) {
+          try {
+            await this.#check(reason, signal);
+            return;
+          } catch (error) {
+            if (error instanceof NeedsMigration || signal.aborted) throw error;
+            this.#logger.warn(
+              { err: error, retryInMs: delayMs },
+              'the rewind check failed; applying waits and the check is retried',
+            );
+            await new Promise((resolve) => setTimeout(resolve, delayMs));
+          }
+        }
       })
       .catch(() => undefined);
   }
@@ -147,6 +161,7 @@ export class Rewind {
       at: new Date().toISOString(),
     };
     this.#view = { ...viewFrom(journal, 'rewinding'), detail: 'undoing uncommitted transactions' };
+    await sql.query('SELECT 1'); // narrows the window in which MariaDB can vanish mid-undo
     await this.#journal.save(journal);
     await applyWithoutBinlog(server, flashback);
     await this.#journal.save({ ...journal, phase: 'undone' });
@@ -167,7 +182,7 @@ export class Rewind {
   #migrate(message: string): never {
     this.#view = { ...this.#view, state: 'needs_migration', detail: message };
     this.#logger.error(message);
-    throw new Error(message);
+    throw new NeedsMigration(message);
   }
 
   /** GTIDs this node held before it ever joined: never rewound. Recorded at the first start. */
@@ -259,6 +274,8 @@ export class Rewind {
     return false;
   }
 }
+
+class NeedsMigration extends Error {}
 
 interface Committed {
   readonly gtids: Set<string>;

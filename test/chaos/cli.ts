@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Command } from '@commander-js/extra-typings';
-import { allNemeses, type NemesisKind, runChaos } from './runner.js';
+import { allNemeses, type NemesisKind, nemesisKinds, runChaos } from './runner.js';
 
 /**
  * `npm run chaos -- --nodes 3|5 --duration S --seed N [--nemesis kill,pause,partition,db-kill,all]`
@@ -13,7 +13,11 @@ const program = new Command()
   .option('--nodes <n>', 'cluster size (3 or 5)', '3')
   .option('--duration <s>', 'seconds of workload under faults', '60')
   .option('--seed <n>', 'seed of the fault schedule and the workload', String(Date.now() % 100_000))
-  .option('--nemesis <list>', `comma-separated: ${allNemeses.join(', ')}, all`, 'all')
+  .option(
+    '--nemesis <list>',
+    `comma-separated: ${nemesisKinds.join(', ')}, all (= ${allNemeses.join(',')})`,
+    'all',
+  )
   .option('--clients <n>', 'clients per workload', '2')
   .option('--out <dir>', 'where history.json and summary.txt go (default /tmp/wolfscale-chaos/<seed>-<time>)')
   .option('--planted-bug <name>', 'run a deliberately broken build (ack-before-quorum)');
@@ -21,8 +25,8 @@ program.parse();
 const opts = program.opts();
 const nemeses = opts.nemesis === 'all' ? allNemeses : (opts.nemesis.split(',') as NemesisKind[]);
 for (const n of nemeses) {
-  if (!allNemeses.includes(n)) {
-    process.stderr.write(`unknown nemesis '${n}': use ${allNemeses.join(', ')} or all\n`);
+  if (!nemesisKinds.includes(n)) {
+    process.stderr.write(`unknown nemesis '${n}': use ${nemesisKinds.join(', ')} or all\n`);
     process.exit(2);
   }
 }

@@ -18,8 +18,10 @@ import {
  * mesh, concurrent clients running the set / bank / append workloads, a seeded fault schedule,
  * then heal, convergence and the checks of checker.ts. See docs/RELIABILITY.md.
  */
-export type NemesisKind = 'kill' | 'pause' | 'partition' | 'db-kill';
+/** `isolate` is the leader-isolation partition alone (also one of `partition`'s shapes). */
+export type NemesisKind = 'kill' | 'pause' | 'partition' | 'db-kill' | 'isolate';
 export const allNemeses: readonly NemesisKind[] = ['kill', 'pause', 'partition', 'db-kill'];
+export const nemesisKinds: readonly NemesisKind[] = [...allNemeses, 'isolate'];
 
 export interface ChaosOptions {
   readonly nodes: number;
@@ -460,7 +462,7 @@ async function inject(
     return fault(role(i), async () => node.server.start());
   }
   // partitions
-  const shape = Math.floor(random() * 4);
+  const shape = kind === 'isolate' ? 0 : Math.floor(random() * 4);
   const order = shuffle(
     Array.from({ length: n }, (_, i) => i),
     random,
@@ -469,6 +471,7 @@ async function inject(
     mesh.isolate(leader);
     return { ...fault(`isolate ${role(leader)}`, async () => mesh.heal()), kind: 'partition' };
   }
+  if (kind === 'isolate') return undefined;
   if (shape === 1) {
     const minority = order.slice(0, Math.floor((n - 1) / 2) || 1);
     mesh.partition(minority);
