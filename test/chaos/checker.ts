@@ -149,9 +149,13 @@ export function check(
   for (const op of reads) {
     const full = finalLists[String(op.key)] ?? [];
     const list = op.list as number[];
-    if (list.some((value, i) => full[i] !== value)) {
+    const at = list.findIndex((value, i) => full[i] !== value);
+    if (at >= 0) {
+      // Show where they part, not the whole lists (hundreds of values).
+      const around = (values: readonly number[]): string =>
+        `${at > 3 ? '…,' : ''}${values.slice(Math.max(0, at - 3), at + 3).join(',')}${values.length > at + 3 ? ',…' : ''}`;
       append.push(
-        `op ${op.id} read list ${op.key} as [${list.join(',')}], not a prefix of the final [${full.join(',')}]`,
+        `op ${op.id} (${op.f} on ${op.node ?? '?'}, ${op.start}–${op.end} ms) read list ${op.key} as [${around(list)}] (${list.length} values), not a prefix of the final [${around(full)}] (${full.length}): they differ at position ${at}`,
       );
     }
   }
