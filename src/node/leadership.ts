@@ -141,7 +141,25 @@ export class Leadership {
 
   async #follow(): Promise<void> {
     const { admin } = this.#options;
-    await this.#retry('set read_only=ON', undefined, () => admin.setReadOnly(true));
+    // Measured on MariaDB 10.11.19: SET GLOBAL read_only=ON waits for every commit in flight,
+    // including one waiting for a semi-sync acknowledgement that will never come (this node no
+    // longer leads), and meanwhile blocks every other commit. So it waits at most 1 s; then the
+    // waiting sessions are ended (their clients get no OK) and it is tried again. Once it
+    // succeeds no commit is in flight, so disabling semi-sync below releases no one with an OK.
+    await this.#retry('set read_only=ON', undefined, async () => {
+      try {
+        await this.#options.sql.query('SET STATEMENT lock_wait_timeout = 1 FOR SET GLOBAL read_only = ON');
+      } catch (error) {
+        const ended = await this.#endSemiSyncWaiters();
+        if (ended > 0) {
+          this.#logger.warn(
+            { sessions: ended },
+            'ended client sessions whose commit was never acknowledged by a quorum (they blocked read_only=ON): they got no OK; the transactions are rewound when this node rejoins',
+          );
+        }
+        throw error;
+      }
+    });
     this.#state = { kind: 'follower' };
     const loop = this.#captureLoop;
     this.#captureLoop = undefined;

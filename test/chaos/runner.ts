@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as mariadb from 'mariadb';
 import { Playground, type PlaygroundNode } from '../../src/cli/playground-command.js';
@@ -405,6 +405,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       `${JSON.stringify({ options: { ...options, log: undefined }, faults, history, final, result }, null, 1)}\n`,
     );
     await writeFile(join(options.outDir, 'summary.txt'), `${summary}\n`);
+    for (const node of pg.nodes) {
+      await copyFile(join(node.dataDir, 'wolfscale.log'), join(options.outDir, `${node.id}.log`)).catch(
+        () => undefined,
+      );
+    }
     return { result, summary, historyPath, faults };
   } finally {
     await monitor?.stop();
