@@ -215,15 +215,22 @@ export class Rewind {
     }
   }
 
-  /** Commits still waiting for a semi-sync ack are ended by the step-down; wait for that. */
+  /**
+   * Waits until no client commit can be in flight: `read_only=ON` has taken effect (the
+   * step-down sets it; MariaDB sets it only once every commit in flight is done, and clients
+   * cannot start new ones) and no session waits for a semi-sync acknowledgement. Waiting for
+   * the second alone was not enough (chaos seed 1, docs/RELIABILITY.md "Failures found" 3): a
+   * commit queued behind the step-down's read_only attempt reached the binlog after the tail was
+   * read and before RESET MASTER, so its row stayed while its GTID vanished: the node diverged.
+   */
   async #waitNoSemiSyncWaiters(signal: AbortSignal): Promise<void> {
     for (;;) {
       if (signal.aborted) throw new Error('stopped');
       const row = await selectOne(
         this.#options.sql,
-        "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE state = 'Waiting for semi-sync ACK from slave'",
+        "SELECT @@GLOBAL.read_only AS ro, (SELECT COUNT(*) FROM information_schema.processlist WHERE state = 'Waiting for semi-sync ACK from slave') AS n",
       );
-      if (Number(variableText(row['n'])) === 0) return;
+      if (Number(variableText(row['ro'])) === 1 && Number(variableText(row['n'])) === 0) return;
       await new Promise((resolve) => setTimeout(resolve, pollMs));
     }
   }
