@@ -176,13 +176,22 @@ export class Leadership {
     // their connections first (the client sees the connection drop), then disable semi-sync so
     // this node's own applied transactions do not wait for an acknowledgement no one will send.
     // Measured on MariaDB 10.11: with semi-sync enabled and no semi-sync replica, commits block.
+    // Found by the chaos suite (issue 9): a COMMIT that passed its read_only check and then
+    // waited behind read_only=ON for the commit lock still commits once read_only is ON; with
+    // semi-sync already disabled its client got an OK for a transaction no quorum held (lost
+    // after the rewind). So semi-sync stays on until no such straggler can remain: it would wait
+    // for an acknowledgement, is ended here, and only two quiet rounds 100 ms apart let us on.
     await this.#retry('end sessions waiting for a semi-sync acknowledgement', undefined, async () => {
-      const ended = await this.#endSemiSyncWaiters();
-      if (ended > 0) {
-        this.#logger.warn(
-          { sessions: ended },
-          'ended client sessions whose commit was never acknowledged by a quorum: they got no OK; the transactions are rewound when this node rejoins',
-        );
+      for (let quietRounds = 0; quietRounds < 2; ) {
+        const ended = await this.#endSemiSyncWaiters();
+        if (ended > 0) {
+          this.#logger.warn(
+            { sessions: ended },
+            'ended client sessions whose commit was never acknowledged by a quorum: they got no OK; the transactions are rewound when this node rejoins',
+          );
+        }
+        quietRounds = ended === 0 ? quietRounds + 1 : 0;
+        await new Promise((resolve) => setTimeout(resolve, 100));
       }
     });
     await this.#retry('disable semi-sync master', undefined, () => admin.disableSemiSyncMaster());

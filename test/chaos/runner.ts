@@ -189,6 +189,8 @@ class Client {
         connectTimeout: 2000,
         bigIntAsNumber: true,
       });
+      // A connection the server ends (step-down, kill) emits an error event: it is an outcome.
+      this.#connection.on('error', () => undefined);
       this.#endpoint = endpoint;
       return { connection: this.#connection, endpoint };
     } catch {
