@@ -28,7 +28,8 @@ describe('Leadership step-down', () => {
           events.push('read_only=ON');
           return [];
         }
-        if (statement.includes('processlist')) return [{ id: 7 }];
+        // Sessions are in flight until read_only=ON succeeds (it waits for every commit).
+        if (statement.includes('processlist')) return events.includes('read_only=ON') ? [] : [{ id: 7 }];
         if (statement.startsWith('KILL')) {
           events.push(statement);
           return [];
