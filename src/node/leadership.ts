@@ -183,14 +183,17 @@ export class Leadership {
     // for an acknowledgement, is ended here, and only two quiet rounds 100 ms apart let us on.
     await this.#retry('end sessions waiting for a semi-sync acknowledgement', undefined, async () => {
       for (let quietRounds = 0; quietRounds < 2; ) {
-        const ended = await this.#endSemiSyncWaiters();
+        // Only a group commit's leader shows the waiting state, and killing it alone releases
+        // the rest of its group with an OK: when anyone waits, every client session is ended.
+        const waiting = await this.#semiSyncWaiterCount();
+        const ended = waiting > 0 ? await this.#endClientSessions() : 0;
         if (ended > 0) {
           this.#logger.warn(
             { sessions: ended },
-            'ended client sessions whose commit was never acknowledged by a quorum: they got no OK; the transactions are rewound when this node rejoins',
+            'ended every client session (a commit was waiting for an acknowledgement after read_only=ON): their clients got no OK for it; the transactions are rewound when this node rejoins',
           );
         }
-        quietRounds = ended === 0 ? quietRounds + 1 : 0;
+        quietRounds = waiting === 0 ? quietRounds + 1 : 0;
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
     });
@@ -212,6 +215,13 @@ export class Leadership {
       await this.#options.sql.query(`KILL CONNECTION ${BigInt(row.id).toString()}`).catch(() => undefined);
     }
     return rows.length;
+  }
+
+  async #semiSyncWaiterCount(): Promise<number> {
+    const rows = (await this.#options.sql.query(
+      "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE state = 'Waiting for semi-sync ACK from slave'",
+    )) as Array<{ n: number | bigint }>;
+    return Number(rows[0]?.n ?? 0);
   }
 
   /** KILL CONNECTION of every session waiting for a semi-sync acknowledgement; returns how many. */
