@@ -222,16 +222,19 @@ export class Rewind {
    * the second alone was not enough (chaos seed 1, docs/RELIABILITY.md "Failures found" 3): a
    * commit queued behind the step-down's read_only attempt reached the binlog after the tail was
    * read and before RESET MASTER, so its row stayed while its GTID vanished: the node diverged.
+   * A COMMIT that passed its read_only check just before read_only=ON can still reach the binlog
+   * after it (it then waits for an acknowledgement and the step-down ends it), so, like the
+   * step-down, this wants two quiet rounds 100 ms apart.
    */
   async #waitNoSemiSyncWaiters(signal: AbortSignal): Promise<void> {
-    for (;;) {
+    for (let quiet = 0; quiet < 2; ) {
       if (signal.aborted) throw new Error('stopped');
       const row = await selectOne(
         this.#options.sql,
         "SELECT @@GLOBAL.read_only AS ro, (SELECT COUNT(*) FROM information_schema.processlist WHERE state = 'Waiting for semi-sync ACK from slave') AS n",
       );
-      if (Number(variableText(row['ro'])) === 1 && Number(variableText(row['n'])) === 0) return;
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      quiet = Number(variableText(row['ro'])) === 1 && Number(variableText(row['n'])) === 0 ? quiet + 1 : 0;
+      if (quiet < 2) await new Promise((resolve) => setTimeout(resolve, Math.max(pollMs, 100)));
     }
   }
 
