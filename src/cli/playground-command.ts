@@ -30,6 +30,11 @@ export interface PlaygroundOptions {
   readonly until?: Promise<void>;
   /** How to run `wolfscale` for the node processes; default: the way this process was run. */
   readonly nodeCommand?: { readonly command: string; readonly args: string[] };
+  /**
+   * Tests: given every node's cluster port, returns the port node `from` dials to reach node
+   * `to` (e.g. a fault-injecting relay, src/testing/fault-relay.ts). Default: the port itself.
+   */
+  readonly peerPorts?: (clusterPorts: readonly number[]) => Promise<(from: number, to: number) => number>;
 }
 
 export interface PlaygroundNode {
@@ -182,6 +187,10 @@ export class Playground {
         }),
       );
       const ids = ports.map((_, i) => `node-${i + 1}`);
+      const peerPort =
+        options.peerPorts === undefined
+          ? (_from: number, to: number) => ports[to]?.cluster
+          : await options.peerPorts(ports.map((port) => port.cluster));
       const servers = await Promise.all(
         ports.map((port, i) =>
           MariaDbServer.create({
@@ -196,9 +205,7 @@ export class Playground {
       for (const [i, port] of ports.entries()) {
         const id = ids[i] as string;
         const dataDir = join(dir, id);
-        const peers = ids.flatMap((peerId, j) =>
-          j === i ? [] : [`${peerId}@127.0.0.1:${ports[j]?.cluster}`],
-        );
+        const peers = ids.flatMap((peerId, j) => (j === i ? [] : [`${peerId}@127.0.0.1:${peerPort(i, j)}`]));
         const configPath = join(dataDir, 'wolfscale.toml');
         await writeFile(
           configPath,

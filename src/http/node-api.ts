@@ -41,6 +41,22 @@ export interface NodeStatusView {
   readonly mariadb: { readonly healthy: boolean; readonly reason: string | null };
   /** Why this node is not ACTIVE, or what it discarded on rejoin; null when there is nothing to say. */
   readonly detail: string | null;
+  /** The rewind of transactions this node held but the cluster never committed (issue 9). */
+  readonly rewind?: RewindView;
+}
+
+/** What the last rewind check found and discarded (src/node/DESIGN.md, "Rewind"). */
+export interface RewindView {
+  /** waiting: applying paused until checked; clean: nothing to discard; rewound: last rewind below. */
+  readonly state: 'waiting' | 'clean' | 'rewinding' | 'rewound' | 'needs_migration';
+  readonly detail: string | null;
+  /** The transactions undone by the last rewind, with the tables their row events changed. */
+  readonly discarded: ReadonlyArray<{ readonly gtid: string; readonly tables: readonly string[] }>;
+  /** Rows changed by the undo, per table. */
+  readonly rows_by_table: Readonly<Record<string, number>>;
+  /** `@@gtid_binlog_state` the last rewind restored. */
+  readonly restored_position: string | null;
+  readonly at: string | null;
 }
 
 export interface ClusterNodeView {

@@ -47,6 +47,9 @@ export class ApplyLoop {
   #wake: (() => void) | undefined;
   readonly #appliedWaiters = new Set<{ index: number; resolve: () => void }>();
   #running: Promise<void> | undefined;
+  /** A pause (see pauseWhile): nothing new is submitted while it is set. */
+  #pause: { readonly done: Promise<void>; readonly parked: () => void } | undefined;
+  readonly #stopSignal = new AbortController();
 
   constructor(options: ApplyLoopOptions) {
     this.#options = options;
@@ -87,7 +90,43 @@ export class ApplyLoop {
     });
   }
 
+  /**
+   * Runs `work` while nothing is applied (the rewind check): entries in flight finish first;
+   * afterwards the applier is reopened, so it re-reads MariaDB's GTID position. `work` throwing
+   * stops applying for good with its message. Pauses run in call order.
+   */
+  pauseWhile(work: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(new Error(this.#failure.message));
+    const previous = this.#pause?.done.catch(() => undefined) ?? Promise.resolve();
+    let parked: () => void = () => {};
+    const isParked = new Promise<void>((resolve) => {
+      parked = resolve;
+    });
+    const done = (async () => {
+      await previous;
+      await isParked;
+      await work(this.#stopSignal.signal);
+    })();
+    const pause = { done, parked };
+    this.#pause = pause;
+    void done.then(
+      () => {
+        if (this.#pause === pause) this.#pause = undefined;
+        this.#wake?.();
+      },
+      (error: Error) => {
+        if (this.#pause === pause) this.#pause = undefined;
+        this.#failure ??= { code: 'APPLY_FAILED', message: error.message };
+        this.#wake?.();
+      },
+    );
+    if (this.#running === undefined) parked();
+    this.#wake?.();
+    return done;
+  }
+
   async stop(): Promise<void> {
+    this.#stopSignal.abort();
     this.#stopped = true;
     this.#wake?.();
     await this.#running;
@@ -101,6 +140,10 @@ export class ApplyLoop {
     while (!this.#stopped && this.#failure === undefined) {
       const log = this.#options.log;
       await this.#reopenIfDisconnected();
+      if (this.#pause !== undefined) {
+        await this.#parkWhilePaused(this.#pause);
+        continue;
+      }
       if (this.#nextIndex > log.commitIndex) {
         // Woken by a commit; the timer also lets an idle node notice a lost connection.
         await new Promise<void>((resolve) => {
@@ -133,11 +176,25 @@ export class ApplyLoop {
         this.#options.readBytesMax ?? 8 * 1024 * 1024,
       );
       for (const entry of entries) {
-        if (this.#stopped || this.#failure !== undefined) break;
+        if (this.#stopped || this.#failure !== undefined || this.#pause !== undefined) break;
         await this.#submit(entry, this.#applier);
         this.#nextIndex = entry.index + 1;
       }
     }
+  }
+
+  /** Lets in-flight entries finish, drops the applier, and waits for the pause to end. */
+  async #parkWhilePaused(pause: {
+    readonly done: Promise<void>;
+    readonly parked: () => void;
+  }): Promise<void> {
+    await this.#tail;
+    await this.#applier?.close();
+    this.#applier = undefined;
+    this.#nextIndex = this.#appliedIndex + 1;
+    this.#reassembler.abandon();
+    pause.parked();
+    await pause.done.catch(() => undefined);
   }
 
   /** The applier lost its connection: drop it, and re-read from the last applied entry. */

@@ -9,6 +9,14 @@ import type { ProposeOutcome, ReplicatedLog } from './replicated-log.js';
 import { encodeTransaction } from './transaction-payload.js';
 
 /**
+ * A DELIBERATELY BROKEN BUILD for the chaos suite's planted-bug test (issue 9,
+ * test/integration/chaos.test.ts): with WOLFSCALE_PLANTED_BUG=ack-before-quorum, MariaDB's
+ * semi-sync wait is acknowledged as soon as a transaction is captured, before the quorum holds
+ * it. Never set it anywhere else.
+ */
+const plantedAckBeforeQuorum = process.env['WOLFSCALE_PLANTED_BUG'] === 'ack-before-quorum';
+
+/**
  * The leader's path from binlog to quorum: every transaction the capture hands out is cut into
  * chunks and proposed back to back (so its chunks get consecutive indexes); a second loop awaits
  * the outcomes in capture order and acknowledges MariaDB's semi-sync wait only once the last chunk
@@ -103,6 +111,7 @@ export class CaptureLoop {
       // All chunks are queued in one synchronous run, so nothing can take an index between them.
       const outcomes = chunks.map((chunk) => log.propose(chunk));
       this.#pending.push({ transaction, outcome: outcomes.at(-1) as Promise<ProposeOutcome>, handedOutMs });
+      if (plantedAckBeforeQuorum) capture.acknowledge(transaction);
       this.#pendingWake?.();
       while (this.#pending.length >= pendingMax && this.#stopped === undefined) {
         await new Promise<void>((resolve) => {
@@ -149,7 +158,7 @@ export class CaptureLoop {
         outcome.logId.index,
         performance.now() - head.handedOutMs,
       );
-      capture.acknowledge(head.transaction);
+      if (!plantedAckBeforeQuorum) capture.acknowledge(head.transaction);
       await releaseTransaction(head.transaction);
     }
   }

@@ -57,6 +57,8 @@ export class Leadership {
   #captureLoop: CaptureLoop | undefined;
   #state: LeadershipState = { kind: 'follower' };
   #abort = new AbortController();
+  /** Set by close(): the step-down of a shutdown does not wait forever for a MariaDB that is down. */
+  #closing = false;
 
   constructor(options: LeadershipOptions) {
     this.#options = options;
@@ -131,6 +133,7 @@ export class Leadership {
 
   /** Steps down locally (read-only, no capture): for shutdown. */
   async close(): Promise<void> {
+    this.#closing = true;
     this.#current = undefined;
     this.#abort.abort();
     await this.#chain;
@@ -143,7 +146,29 @@ export class Leadership {
 
   async #follow(): Promise<void> {
     const { admin } = this.#options;
-    await this.#retry('set read_only=ON', undefined, () => this.#readOnlyEndingOrphans(() => false));
+    // Measured on MariaDB 10.11.19: SET GLOBAL read_only=ON waits for every commit in flight,
+    // including one waiting for a semi-sync acknowledgement that will never come (this node no
+    // longer leads), and meanwhile blocks every other commit. So it waits at most 1 s; then the
+    // waiting sessions are ended (their clients get no OK) and it is tried again. Once it
+    // succeeds no commit is in flight, so disabling semi-sync below releases no one with an OK.
+    // This step never gives up, not even when the engine makes this node leader again meanwhile
+    // (the next transition waits for it): going on without read_only=ON and then disabling
+    // semi-sync released commits still in flight with an OK that no quorum backed (chaos seed 1,
+    // docs/RELIABILITY.md "Failures found" 2).
+    await this.#untilDone('set read_only=ON', async () => {
+      try {
+        await this.#options.sql.query('SET STATEMENT lock_wait_timeout = 1 FOR SET GLOBAL read_only = ON');
+      } catch (error) {
+        const ended = await this.#endClientSessions().catch(() => 0);
+        if (ended > 0) {
+          this.#logger.warn(
+            { sessions: ended },
+            'ended every client session (commits waiting for a quorum blocked read_only=ON): their clients got no OK for them; the transactions are rewound when this node rejoins',
+          );
+        }
+        throw error;
+      }
+    });
     this.#state = { kind: 'follower' };
     const loop = this.#captureLoop;
     this.#captureLoop = undefined;
@@ -153,26 +178,37 @@ export class Leadership {
     // their connections first (the client sees the connection drop), then disable semi-sync so
     // this node's own applied transactions do not wait for an acknowledgement no one will send.
     // Measured on MariaDB 10.11: with semi-sync enabled and no semi-sync replica, commits block.
+    // Found by the chaos suite (issue 9): a COMMIT that passed its read_only check and then
+    // waited behind read_only=ON for the commit lock still commits once read_only is ON; with
+    // semi-sync already disabled its client got an OK for a transaction no quorum held (lost
+    // after the rewind). So semi-sync stays on until no such straggler can remain: it would wait
+    // for an acknowledgement, is ended here, and only two quiet rounds 100 ms apart let us on.
     await this.#retry('end sessions waiting for a semi-sync acknowledgement', undefined, async () => {
-      const ended = await this.#endSemiSyncWaiters();
-      if (ended > 0) {
-        this.#logger.warn(
-          { sessions: ended },
-          'ended client sessions whose commit was never acknowledged by a quorum: they got no OK; the transactions are rewound when this node rejoins',
-        );
+      for (let quietRounds = 0; quietRounds < 2; ) {
+        // Only a group commit's leader shows the waiting state, and killing it alone releases
+        // the rest of its group with an OK: when anyone waits, every client session is ended.
+        const waiting = await this.#semiSyncWaiterCount();
+        const ended = waiting > 0 ? await this.#endClientSessions() : 0;
+        if (ended > 0) {
+          this.#logger.warn(
+            { sessions: ended },
+            'ended every client session (a commit was waiting for an acknowledgement after read_only=ON): their clients got no OK for it; the transactions are rewound when this node rejoins',
+          );
+        }
+        quietRounds = waiting === 0 ? quietRounds + 1 : 0;
+        await new Promise((resolve) => setTimeout(resolve, 100));
       }
     });
     await this.#retry('disable semi-sync master', undefined, () => admin.disableSemiSyncMaster());
   }
 
   /**
-   * `SET GLOBAL read_only = ON` waits (MariaDB's backup lock) for every commit in progress, and a
-   * commit waiting for a semi-sync acknowledgement that this node, no longer leading, will never
-   * send waits forever: measured under a 16-thread sysbench load, a failback that started while
-   * commits were in flight left read_only=ON, every session and the role transitions blocked.
-   * So while the statement waits and `stillLeading()` is false, the sessions waiting for an
-   * acknowledgement are ended (their clients see the connection drop, never an OK); while this
-   * node still leads (a transfer), the capture acknowledges them and they finish on their own.
+   * For a transfer: `SET GLOBAL read_only = ON` waits for every commit in progress, and a commit
+   * waiting for an acknowledgement that this node, no longer leading, will never send waits
+   * forever (measured under a 16-thread sysbench load: a failback left every session and the role
+   * transitions blocked). So while it waits and `stillLeading()` is false, every client session is
+   * ended (`#endClientSessions`; their clients get no OK); while this node still leads, the capture
+   * acknowledges the waiting commits and they finish on their own.
    */
   async #readOnlyEndingOrphans(stillLeading: () => boolean): Promise<void> {
     let done = false;
@@ -185,15 +221,39 @@ export class Leadership {
         new Promise((resolve) => setTimeout(resolve, 100)),
       ]);
       if (done || stillLeading()) continue;
-      const ended = await this.#endSemiSyncWaiters().catch(() => 0);
+      const ended = await this.#endClientSessions().catch(() => 0);
       if (ended > 0) {
         this.#logger.warn(
           { sessions: ended },
-          'read_only=ON was blocked by commits no quorum will acknowledge: ended those sessions (they got no OK)',
+          'read_only=ON was blocked by commits no quorum will acknowledge: ended the client sessions (they got no OK)',
         );
       }
     }
     await setting;
+  }
+
+  /**
+   * KILL CONNECTION of every client session (not this node's own, not MariaDB's threads); the
+   * sessions waiting for a semi-sync acknowledgement last. Ending only those was not enough
+   * (chaos seed 1, docs/RELIABILITY.md "Failures found" 2): only the leader of a binlog group
+   * commit shows that state; killing it ends the wait for the whole group, and the others in the
+   * group got their OK. A killed session's socket is shut at once, so it cannot get an OK later.
+   */
+  async #endClientSessions(): Promise<number> {
+    const rows = (await this.#options.sql.query(
+      "SELECT id FROM information_schema.processlist WHERE id <> CONNECTION_ID() AND user NOT IN ('system user', 'event_scheduler', SUBSTRING_INDEX(USER(), '@', 1)) AND command NOT IN ('Daemon', 'Binlog Dump', 'Slave_IO', 'Slave_SQL', 'Slave_worker') ORDER BY state = 'Waiting for semi-sync ACK from slave'",
+    )) as Array<{ id: number | bigint }>;
+    for (const row of rows) {
+      await this.#options.sql.query(`KILL CONNECTION ${BigInt(row.id).toString()}`).catch(() => undefined);
+    }
+    return rows.length;
+  }
+
+  async #semiSyncWaiterCount(): Promise<number> {
+    const rows = (await this.#options.sql.query(
+      "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE state = 'Waiting for semi-sync ACK from slave'",
+    )) as Array<{ n: number | bigint }>;
+    return Number(rows[0]?.n ?? 0);
   }
 
   /** KILL CONNECTION of every session waiting for a semi-sync acknowledgement; returns how many. */
@@ -291,6 +351,22 @@ export class Leadership {
 
   async #waitFor(condition: () => boolean, signal: AbortSignal): Promise<void> {
     while (!condition() && !signal.aborted) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+
+  /** Retries `action` with backoff until it succeeds, whatever the role meanwhile (or until close()). */
+  async #untilDone(what: string, action: () => Promise<void>): Promise<void> {
+    let delayMs = 50;
+    for (;;) {
+      if (this.#closing && delayMs > 50) return;
+      try {
+        await action();
+        return;
+      } catch (error) {
+        this.#logger.warn({ err: error, what, retryInMs: delayMs }, 'role transition step failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+        delayMs = Math.min(delayMs * 2, retryDelayMsMax);
+      }
+    }
   }
 
   /** Retries `action` with backoff while `term` is led (or forever when term is undefined); false when given up. */

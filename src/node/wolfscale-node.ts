@@ -24,10 +24,11 @@ import { checkRequiredSettings } from '../mariadb/required-settings.js';
 import type { TransportTls } from '../transport/transport.js';
 import { ApplyLoop } from './apply-loop.js';
 import { ClusterReports } from './cluster-reports.js';
-import { Leadership } from './leadership.js';
+import { Leadership, type LeadershipState } from './leadership.js';
 import { NodeMetrics } from './node-metrics.js';
 import { type NodeSettings, nodeSettings } from './node-settings.js';
 import { ReplicatedLog } from './replicated-log.js';
+import { Rewind } from './rewind.js';
 
 /**
  * One WolfScale node: the replicated log, the apply loop, the leader's capture, the local
@@ -62,6 +63,7 @@ export class WolfScaleNode implements NodeApi {
   #applyLoop!: ApplyLoop;
   #leadership!: Leadership;
   #reports!: ClusterReports;
+  #rewind!: Rewind;
   #http: HttpApp | undefined;
   #healthTimer: NodeJS.Timeout | undefined;
   #health: Health = { kind: 'unhealthy', code: 'CONNECT_FAILED', reason: 'not probed yet' };
@@ -199,6 +201,21 @@ export class WolfScaleNode implements NodeApi {
       },
       ackGate: () => this.#reports.ackGate(),
     });
+    this.#rewind = new Rewind({
+      log: this.#log,
+      applyLoop: this.#applyLoop,
+      sql: this.#pool,
+      server: {
+        host: db.host,
+        port: db.port,
+        user: db.user,
+        password: db.password,
+        ...(db.socket === undefined ? {} : { socket: db.socket }),
+      },
+      dataDir: config.node.data_dir,
+      logger: this.#logger,
+    });
+    this.#rewind.start();
     this.#log.onRoleChanged((change) => this.#roleChanged(change));
     this.#log.onEvent((event) => {
       if (event.kind === 'transferStarted') this.#leadership.transferStarted(event.to);
@@ -279,6 +296,7 @@ export class WolfScaleNode implements NodeApi {
       this.#lastKnownLeaderId = change.leaderId;
     }
     this.#lastLeaderId = change.leaderId;
+    this.#rewind.roleChanged(change);
     this.#leadership.handle(change);
   }
 
@@ -307,39 +325,16 @@ export class WolfScaleNode implements NodeApi {
   // ---- NodeApi -------------------------------------------------------------------------------
 
   writeRoute(): WriteRoute {
-    const status = this.#log.status();
-    const state = this.#leadership.state;
-    if (state.kind === 'writable' && status.role === 'LEADER') return { kind: 'local' };
-    if (status.role === 'LEADER') {
-      return {
-        kind: 'no-leader',
-        reason:
-          state.kind === 'opening'
-            ? `this node was elected leader and is opening for writes (${state.step}); retry shortly`
-            : state.kind === 'transferring'
-              ? `this node is handing leadership to ${state.to}; retry shortly`
-              : `this node leads but cannot take writes: ${state.kind === 'failed' ? state.reason : 'opening'}`,
-      };
-    }
-    if (status.leaderId === null) {
-      return {
-        kind: 'no-leader',
-        reason:
-          'no leader is elected right now (an election is running, or a majority is unreachable); retry shortly',
-      };
-    }
-    const apiUrl = this.#log.peerMeta(status.leaderId)?.['apiUrl'];
-    if (apiUrl === undefined) {
-      return {
-        kind: 'no-leader',
-        reason: `the leader ${status.leaderId} has not told this node its API address yet; retry shortly`,
-      };
-    }
-    return { kind: 'forward', leaderId: status.leaderId, apiUrl };
+    return writeRouteOf(
+      this.#log.status(),
+      this.#leadership.state,
+      (id) => this.#log.peerMeta(id)?.['apiUrl'],
+    );
   }
 
   #ownStatusName(): NodeStatusName {
     if (this.#resetRequested) return 'OFFLINE';
+    if (this.#rewind.needsMigration) return 'NEEDS_MIGRATION';
     if (this.#applyLoop.status().kind === 'failed') return 'DIVERGED';
     const lag = this.#log.commitIndex - this.#applyLoop.appliedIndex;
     const reported = this.#log.nodeStatuses().get(this.#config.node.id);
@@ -377,6 +372,7 @@ export class WolfScaleNode implements NodeApi {
           ? { healthy: true, reason: null }
           : { healthy: false, reason: this.#health.reason },
       detail,
+      rewind: this.#rewind.view,
     };
   }
 
@@ -624,4 +620,51 @@ async function clusterTls(config: ConfigFile): Promise<TransportTls | undefined>
 function splitAddress(address: string): [string, number] {
   const colon = address.lastIndexOf(':');
   return [address.slice(0, colon).replace(/^\[|\]$/g, ''), Number(address.slice(colon + 1))];
+}
+
+/**
+ * Where writes go, from the engine's role and term and the leadership state (pure).
+ *
+ * Local only when this node leads *this* term and its MariaDB was opened for writes in *this*
+ * term. A `writable` state left over from an earlier term does not count: between a new role
+ * change and its transition (read_only=ON, rewind of the old tail, opening again), the state
+ * still says `writable` for the old term while MariaDB may hold commits no quorum acknowledged.
+ * Found by the chaos suite (docs/RELIABILITY.md, "Failures found"): a paused leader, resumed,
+ * was elected again at once and reported `writable` for the new term; clients sent there read
+ * transactions that were rewound a moment later.
+ */
+export function writeRouteOf(
+  engine: { readonly role: string; readonly term: number; readonly leaderId: string | null },
+  state: LeadershipState,
+  apiUrlOf: (nodeId: string) => string | undefined,
+): WriteRoute {
+  if (engine.role === 'LEADER') {
+    if (state.kind === 'writable' && state.term === engine.term) return { kind: 'local' };
+    const current = state.kind === 'follower' || state.term === engine.term;
+    return {
+      kind: 'no-leader',
+      reason: !current
+        ? `this node was elected leader for term ${engine.term} and is stepping down from an earlier term before it opens for writes; retry shortly`
+        : state.kind === 'opening'
+          ? `this node was elected leader and is opening for writes (${state.step}); retry shortly`
+          : state.kind === 'transferring'
+            ? `this node is handing leadership to ${state.to}; retry shortly`
+            : `this node leads but cannot take writes: ${state.kind === 'failed' ? state.reason : 'opening'}`,
+    };
+  }
+  if (engine.leaderId === null) {
+    return {
+      kind: 'no-leader',
+      reason:
+        'no leader is elected right now (an election is running, or a majority is unreachable); retry shortly',
+    };
+  }
+  const apiUrl = apiUrlOf(engine.leaderId);
+  if (apiUrl === undefined) {
+    return {
+      kind: 'no-leader',
+      reason: `the leader ${engine.leaderId} has not told this node its API address yet; retry shortly`,
+    };
+  }
+  return { kind: 'forward', leaderId: engine.leaderId, apiUrl };
 }
