@@ -144,6 +144,25 @@ describe('placing transactions on sessions', () => {
                 expect(sameSession || placement.bodyAfter?.ticket === previous.ticket).toBe(true);
               }
             }
+            // Every live transaction before this one's group commits before its body starts:
+            // its body waits for a transaction at or after it (and before the group), or this one
+            // runs behind one at or after it on the same session (FIFO; commits are in ticket order).
+            let groupStart = placed.length;
+            let member = traits;
+            while (groupStart > settledUpTo) {
+              const before = placed[groupStart - 1];
+              if (before === undefined || !sameGroupCommit(before.traits, member)) break;
+              groupStart -= 1;
+              member = before.traits;
+            }
+            for (let earlier = settledUpTo; earlier < groupStart; earlier++) {
+              const waits =
+                placement.bodyAfter !== undefined &&
+                placement.bodyAfter.ticket >= earlier &&
+                placement.bodyAfter.ticket < groupStart;
+              const behind = placed.slice(earlier).some((other) => other.session === placement.session);
+              expect(waits || behind).toBe(true);
+            }
             if (placement.bodyAfter !== undefined) {
               expect(placement.bodyAfter.ticket).toBeLessThan(placement.ticket);
               expect(placement.bodyAfter.ticket).toBeGreaterThanOrEqual(settledUpTo);
