@@ -17,7 +17,8 @@
  * had applied everything (`native_lag_after_load_ms` the same for the replica).
  *
  * Prints one JSON line last. Environment: SMALL_TX (default 5000), MEDIUM_TX (default 300),
- * WRITERS (default 8), DURABLE (default 1), LAG_LOAD_S (0 skips the lag), LAG_THREADS.
+ * WRITERS (default 8), DURABLE (default 1), LAG_LOAD_S (0 skips the lag), LAG_THREADS,
+ * APPLY_SESSIONS (the applier's parallelSessions, default 4; 1 = one session).
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -31,6 +32,7 @@ import { applierTransactionFrom } from '../src/apply/from-captured.js';
 import { BinlogCapture } from '../src/capture/binlog-capture.js';
 import { releaseTransaction } from '../src/capture/captured-transaction.js';
 import { type GtidPosition, parseGtidPosition, positionContains } from '../src/mariadb/gtid-position.js';
+import { FL_GROUP_COMMIT_ID } from '../src/protocol/binlog/index.js';
 import { formatGtid } from '../src/protocol/gtid.js';
 import { type MariaDbServer, MariaDbSet } from '../src/testing/mariadb-harness.js';
 
@@ -44,6 +46,7 @@ const waitTimeoutS = 600;
 const lagLoadS = Number(process.env['LAG_LOAD_S'] ?? 20);
 const lagThreads = Number(process.env['LAG_THREADS'] ?? 16);
 const lagPollIntervalMs = 10;
+const applySessions = Number(process.env['APPLY_SESSIONS'] ?? 4);
 
 const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
 
@@ -137,16 +140,45 @@ async function nativeTimed(replica: Connection, until: ApplierTransaction): Prom
   return elapsedMs;
 }
 
-async function applyTimed(applier: Applier, transactions: readonly ApplierTransaction[]): Promise<number> {
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+async function processCpuMs(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return Number.NaN;
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  // utime and stime are fields 14 and 15 of stat, 12 and 13 after the command name; in clock ticks (100/s).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+async function applyTimed(
+  applier: Applier,
+  transactions: readonly ApplierTransaction[],
+  target: MariaDbServer,
+): Promise<number> {
+  const nodeCpuBefore = process.cpuUsage();
+  const serverCpuBefore = await processCpuMs(target.pid);
   const started = performance.now();
   const pending: Promise<ApplyOutcome>[] = [];
   for (const transaction of transactions) pending.push((await applier.submit(transaction)).committed);
   const outcomes = await Promise.all(pending);
   const elapsedMs = performance.now() - started;
+  const nodeCpu = process.cpuUsage(nodeCpuBefore);
+  const serverCpuMs = (await processCpuMs(target.pid)) - serverCpuBefore;
+  progress(
+    `  applier process CPU ${((nodeCpu.user + nodeCpu.system) / 1000).toFixed(0)} ms, target mariadbd CPU ${serverCpuMs.toFixed(0)} ms, wall ${elapsedMs.toFixed(0)} ms`,
+  );
   const failed = outcomes.find((outcome) => outcome.kind !== 'applied');
   if (failed !== undefined)
     throw new Error(`apply did not succeed: ${JSON.stringify(failed, bigintReplacer)}`);
   return elapsedMs;
+}
+
+/** How many of the phase's transactions the source logged with a group commit id. */
+function groupCommitShare(transactions: readonly ApplierTransaction[]): string {
+  const grouped = transactions.filter((transaction) => {
+    const event = transaction.events[0];
+    // GTID event flags: the byte after the 19-byte header, sequence number and domain id.
+    return event !== undefined && ((event[19 + 12] ?? 0) & FL_GROUP_COMMIT_ID) !== 0;
+  });
+  return `${grouped.length} of ${transactions.length} transactions carry a group commit id`;
 }
 
 function bigintReplacer(_key: string, value: unknown): unknown {
@@ -211,7 +243,11 @@ async function measureLag(
     logger,
   });
   await capture.start();
-  const applier = await Applier.open({ target: target.connectOptions(), logger });
+  const applier = await Applier.open({
+    target: target.connectOptions(),
+    logger,
+    parallelSessions: applySessions,
+  });
   let stopping = false;
   const consumer = (async () => {
     while (!stopping) {
@@ -244,6 +280,10 @@ async function measureLag(
       await new Promise((resolve) => setTimeout(resolve, lagPollIntervalMs));
     }
     const lagMs = performance.now() - loadEnded;
+    const loadTransactions =
+      end.reduce((sum, gtid) => sum + Number(gtid.sequenceNumber), 0) -
+      start.reduce((sum, gtid) => sum + Number(gtid.sequenceNumber), 0);
+    progress(`lag: the source committed ${loadTransactions} transactions (prepare included)`);
     return { lagMs: Math.round(lagMs), nativeLagMs: Math.round(await nativeWait) };
   } finally {
     stopping = true;
@@ -277,7 +317,11 @@ try {
     `CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${source.port}, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos`,
   );
   await replica.query('START SLAVE IO_THREAD');
-  const applier = await Applier.open({ target: target.connectOptions(), logger });
+  const applier = await Applier.open({
+    target: target.connectOptions(),
+    logger,
+    parallelSessions: applySessions,
+  });
   const measured: Record<Phase, { count: number; ms: number; nativeMs: number }> = {
     schema: { count: 0, ms: 0, nativeMs: 0 },
     small: { count: 0, ms: 0, nativeMs: 0 },
@@ -285,9 +329,10 @@ try {
   };
   for (const phase of ['schema', 'small', 'medium'] as const) {
     const transactions = await writePhase(source, phase);
+    progress(`${phase}: ${groupCommitShare(transactions)}`);
     await nativeFetched(replica, last(transactions));
     const nativeMs = await nativeTimed(replica, last(transactions));
-    const ms = await applyTimed(applier, transactions);
+    const ms = await applyTimed(applier, transactions, target);
     measured[phase] = { count: transactions.length, ms, nativeMs };
     progress(
       `${phase}: ${transactions.length} transactions, wolfscale ${ms.toFixed(0)} ms, native ${nativeMs.toFixed(0)} ms`,
@@ -322,6 +367,7 @@ try {
   const result = {
     bench: 'apply',
     durable,
+    apply_sessions: applySessions,
     small_tx: smallPhase.count,
     medium_tx: mediumPhase.count,
     small_tx_per_s: small,

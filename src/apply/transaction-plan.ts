@@ -97,13 +97,67 @@ export const previousStatementSucceeded =
  * - MariaDB refuses to change gtid_domain_id or gtid_seq_no inside an open transaction
  *   (error 1953), so a transaction left open by a failure is never committed by the next one.
  */
-export function guardStatement(plan: TransactionPlan): string {
+export function guardStatement(plan: TransactionPlan, conditions: readonly string[] = []): string {
   return (
-    "SET @@session.sql_mode=IF(@@error_count=0, @@session.sql_mode, 'WOLFSCALE_PREVIOUS_TRANSACTION_NOT_COMMITTED'), " +
+    `SET @@session.sql_mode=IF(${['@@error_count=0', ...conditions].join(' AND ')}, @@session.sql_mode, 'WOLFSCALE_PREVIOUS_TRANSACTION_NOT_COMMITTED'), ` +
     `@@session.gtid_domain_id=${plan.gtid.domainId}, @@session.server_id=${plan.gtid.serverId}, ` +
     `@@session.gtid_seq_no=${plan.gtid.sequenceNumber}, TIMESTAMP=${plan.timestampSeconds}, ` +
     `@@session.skip_parallel_replication=${plan.skipParallelReplication ? 1 : 0}`
   );
+}
+
+/** `previousStatementSucceeded` with more conditions (commit order waits). */
+function checkStatement(conditions: readonly string[]): string {
+  if (conditions.length === 0) return previousStatementSucceeded;
+  return `SET @@session.sql_mode=IF(${['@@error_count=0', ...conditions].join(' AND ')}, @@session.sql_mode, 'WOLFSCALE_PREVIOUS_STATEMENT_FAILED')`;
+}
+
+/** How long a session waits on the server for an earlier transaction's commit (seconds). */
+export const commitWaitSecondsMax = 86_400;
+
+/** The user lock a transaction holds, under parallel apply, until its COMMIT returned. */
+export function applyLockName(gtid: Gtid): string {
+  return `wolfscale-apply:${formatGtid(gtid)}`;
+}
+
+/**
+ * True on the target once `gtid` is committed: its domain's entry in `@@global.gtid_binlog_pos`
+ * has reached its sequence number. Commits are in GTID order, so that means exactly `gtid` or a
+ * later one of its domain, and a later one only commits after `gtid` did.
+ */
+export function committedCondition(gtid: Gtid): string {
+  const position = "CONCAT(',', @@global.gtid_binlog_pos)";
+  const entry = `LOCATE(',${gtid.domainId}-', ${position})`;
+  return `(${entry} > 0 AND CAST(SUBSTRING_INDEX(SUBSTRING_INDEX(SUBSTRING(${position}, ${entry} + 1), ',', 1), '-', -1) AS UNSIGNED) >= ${gtid.sequenceNumber})`;
+}
+
+/**
+ * Waits on the server until `gtid`'s session released its lock — after its COMMIT returned, or
+ * because the session ended. The waiting session takes the lock and releases it at once, so
+ * several may wait for the same one. The lock must already be held when this runs (the applier
+ * sends it only after the first query of `gtid` returned), or it would not wait. Whether `gtid`
+ * really committed is checked by the NEXT statement (`committedCondition`): MariaDB reads a
+ * system variable once per statement, before the wait.
+ */
+export function committedWait(gtid: Gtid): string {
+  const lock = `'${applyLockName(gtid)}'`;
+  return `GET_LOCK(${lock}, ${commitWaitSecondsMax})=1 AND RELEASE_LOCK(${lock})=1`;
+}
+
+/** A statement that takes locks and waits for others' (conditions), failing like a guard. */
+function lockStatement(conditions: readonly string[]): string {
+  return `SET @@session.sql_mode=IF(${['@@error_count=0', ...conditions].join(' AND ')}, @@session.sql_mode, 'WOLFSCALE_PREVIOUS_TRANSACTION_NOT_COMMITTED')`;
+}
+
+/**
+ * Commit order under parallel apply (see src/apply/DESIGN.md): the transaction's own lock,
+ * and the transactions whose commits its first statement (`bodyAfter`) and its COMMIT
+ * (`commitAfter`) wait for on the server.
+ */
+export interface CommitOrder {
+  readonly locks: boolean;
+  readonly bodyAfter?: Gtid;
+  readonly commitAfter?: Gtid;
 }
 
 /**
@@ -111,27 +165,68 @@ export function guardStatement(plan: TransactionPlan): string {
  * `previousStatementSucceeded` every other; a statement that `endsQuery` closes its query.
  * `formatDescription`, when given, is sent first (a new session, or a new source stream).
  */
-export function planQueries(plan: TransactionPlan, formatDescription: string | undefined): string[] {
+export function planQueries(
+  plan: TransactionPlan,
+  formatDescription: string | undefined,
+  order: CommitOrder = { locks: false },
+): string[] {
   const queries: string[] = [];
   if (formatDescription !== undefined) queries.push(`${previousStatementSucceeded};${formatDescription}`);
+  // Statements that wait on the server go first; the guard after them checks what they waited for.
+  const bodyLocks: string[] = [];
+  const bodyChecks: string[] = [];
+  if (order.locks) bodyLocks.push(`GET_LOCK('${applyLockName(plan.gtid)}', 0)=1`);
+  if (order.bodyAfter !== undefined) {
+    bodyLocks.push(committedWait(order.bodyAfter));
+    bodyChecks.push(committedCondition(order.bodyAfter));
+  }
+  const first = (checks: readonly string[], locks: readonly string[]): string[] =>
+    locks.length === 0
+      ? [guardStatement(plan, checks)]
+      : [lockStatement(locks), guardStatement(plan, checks)];
   const [, data] = plan.statements;
-  if (singleStatementTransaction(plan) && data !== undefined) {
+  if (!order.locks && singleStatementTransaction(plan) && data !== undefined) {
     // One source statement of transactional rows: the BINLOG statement runs under autocommit,
     // so it is its own transaction — committed with its GTID when it succeeds, rolled back whole
     // (no GTID written) when it fails, and the failure still stops the next guard. One query.
-    queries.push(`${guardStatement(plan)};${data.sql}`);
+    // Not when it locks: its lock is released by a statement after its COMMIT.
+    queries.push([...first(bodyChecks, bodyLocks), data.sql].join(';'));
     return queries;
   }
-  let current: string[] = [guardStatement(plan)];
+  const transactionQueries: string[][] = [];
+  let current: string[] = first(bodyChecks, bodyLocks);
   for (const statement of plan.statements) {
     if (current.length === 0) current.push(previousStatementSucceeded);
     current.push(statement.sql);
     if (statement.endsQuery) {
-      queries.push(current.join(';'));
+      transactionQueries.push(current);
       current = [];
     }
   }
-  if (current.length > 0) queries.push(current.join(';'));
+  if (current.length > 0) transactionQueries.push(current);
+  if (order.locks) {
+    const last = transactionQueries.at(-1);
+    const end = last?.at(-1);
+    if (last === undefined || (end !== 'COMMIT' && end !== 'ROLLBACK'))
+      throw new Error(`${formatGtid(plan.gtid)}: a locking transaction must end with COMMIT`);
+    if (order.commitAfter !== undefined) {
+      const wait = committedWait(order.commitAfter);
+      const check = committedCondition(order.commitAfter);
+      if (transactionQueries.length === 1) {
+        last.splice(
+          0,
+          bodyLocks.length === 0 ? 1 : 2,
+          ...first([...bodyChecks, check], [...bodyLocks, wait]),
+        );
+      } else {
+        last.splice(0, 1, checkStatement([wait]), checkStatement([check]));
+      }
+    }
+    // Not reached when the COMMIT failed: the lock stays held until the session ends, and the
+    // committed check of whoever waits for it then fails.
+    last.push(`DO RELEASE_LOCK('${applyLockName(plan.gtid)}')`);
+  }
+  for (const query of transactionQueries) queries.push(query.join(';'));
   return queries;
 }
 

@@ -15,6 +15,10 @@ import { TransactionReassembler } from './transaction-payload.js';
  * - An apply error stops the loop for good with the error (statement, GTID, MariaDB's message):
  *   nothing after it is applied, nothing is skipped. The node reports it and is not eligible to
  *   lead. A MariaDB that cannot be reached is retried with backoff instead.
+ * - Transactions of one binlog group commit are applied on `parallelSessions` sessions at once,
+ *   committed in WAL order (src/apply/DESIGN.md). A lock conflict only the parallel apply caused
+ *   (`PARALLEL_CONFLICT`) is retried from the applied index on one session, up to the last entry
+ *   read when it happened; then the loop goes parallel again.
  */
 export interface ApplyLoopOptions {
   readonly log: ReplicatedLog;
@@ -23,7 +27,12 @@ export interface ApplyLoopOptions {
   readonly isOwnTerm: (term: number) => boolean;
   /** Payload bytes read from the WAL per batch. Default 8 MiB. */
   readonly readBytesMax?: number;
+  /** Sessions applying at once (`Applier` parallelSessions). Default `applyParallelSessionsDefault`. */
+  readonly parallelSessions?: number;
 }
+
+/** Measured with `npm run bench:apply` (src/apply/DESIGN.md): 4 sessions on this 2-core machine. */
+export const applyParallelSessionsDefault = 4;
 
 export type ApplyLoopStatus =
   | { readonly kind: 'running'; readonly appliedIndex: number }
@@ -50,6 +59,8 @@ export class ApplyLoop {
   /** A pause (see pauseWhile): nothing new is submitted while it is set. */
   #pause: { readonly done: Promise<void>; readonly parked: () => void } | undefined;
   readonly #stopSignal = new AbortController();
+  /** After a parallel-apply conflict: apply on one session until this index is applied. */
+  #serialUntilIndex: number | undefined;
 
   constructor(options: ApplyLoopOptions) {
     this.#options = options;
@@ -156,9 +167,24 @@ export class ApplyLoop {
         this.#wake = undefined;
         continue;
       }
+      if (this.#serialUntilIndex !== undefined && this.#appliedIndex >= this.#serialUntilIndex) {
+        // Past the conflict: back to parallel apply with a new applier.
+        await this.#tail;
+        await this.#applier?.close();
+        this.#applier = undefined;
+        this.#serialUntilIndex = undefined;
+      }
       if (this.#applier === undefined) {
         try {
-          this.#applier = await Applier.open({ target: this.#options.target, logger: this.#logger });
+          const parallelSessions =
+            this.#serialUntilIndex === undefined
+              ? (this.#options.parallelSessions ?? applyParallelSessionsDefault)
+              : 1;
+          this.#applier = await Applier.open({
+            target: this.#options.target,
+            logger: this.#logger,
+            parallelSessions,
+          });
           reconnectDelayMs = 100;
         } catch (error) {
           this.#logger.warn(
@@ -202,16 +228,24 @@ export class ApplyLoop {
     const applier = this.#applier;
     if (applier === undefined) return;
     const status = applier.status();
-    if (status.kind !== 'failed' || status.error.code !== 'TARGET_UNAVAILABLE') return;
+    if (status.kind !== 'failed' || !retryable(status.error.code)) return;
     await this.#tail;
     applier.destroy();
     this.#applier = undefined;
+    if (status.error.code === 'PARALLEL_CONFLICT') {
+      this.#serialUntilIndex = Math.max(this.#nextIndex - 1, this.#serialUntilIndex ?? 0);
+      this.#logger.warn(
+        { appliedIndex: this.#appliedIndex, serialUntilIndex: this.#serialUntilIndex, error: status.error },
+        'parallel apply met a lock conflict the leader did not have; re-applying from the applied index on one session',
+      );
+    } else {
+      this.#logger.warn(
+        { appliedIndex: this.#appliedIndex },
+        'lost the connection to the local MariaDB while applying; reconnecting',
+      );
+    }
     this.#nextIndex = this.#appliedIndex + 1;
     this.#reassembler.abandon();
-    this.#logger.warn(
-      { appliedIndex: this.#appliedIndex },
-      'lost the connection to the local MariaDB while applying; reconnecting',
-    );
   }
 
   async #submit(entry: LogEntry, applier: Applier): Promise<void> {
@@ -248,7 +282,7 @@ export class ApplyLoop {
       if (outcome !== undefined) {
         const result = await outcome;
         if (result.kind === 'failed') {
-          if (result.error.code !== 'TARGET_UNAVAILABLE' && this.#failure === undefined) {
+          if (!retryable(result.error.code) && this.#failure === undefined) {
             this.#failure = result.error;
             this.#logger.error(
               { index, gtid: formatGtid(result.gtid), error: result.error },
@@ -275,4 +309,9 @@ export class ApplyLoop {
       'dropped the chunks of a transaction whose leader failed before appending the rest (it was never acknowledged)',
     );
   }
+}
+
+/** Failures the loop recovers from by opening a new applier at the applied index. */
+function retryable(code: ApplyError['code']): boolean {
+  return code === 'TARGET_UNAVAILABLE' || code === 'PARALLEL_CONFLICT';
 }

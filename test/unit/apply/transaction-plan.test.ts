@@ -5,6 +5,8 @@ import type { ApplierTransaction } from '../../../src/apply/applier-transaction.
 import { groupTransactions } from '../../../src/apply/binlog-file-transactions.js';
 import {
   binlogStatements,
+  committedCondition,
+  committedWait,
   guardStatement,
   planQueries,
   planTransaction,
@@ -86,6 +88,33 @@ describe('planning a captured transaction', () => {
     const myisam = plan('0-1-9');
     expect(myisam.transactional).toBe(false);
     expect(planQueries(myisam, undefined).at(-1)).toBe(`${previousStatementSucceeded};COMMIT`);
+  });
+
+  test('under parallel apply: own lock and waits first, then the guard checks what they waited for; the COMMIT waits for the previous one and releases the lock after it', () => {
+    const single = plan('0-1-3');
+    const previous = { domainId: 0, serverId: 1, sequenceNumber: 2n };
+    const before = { domainId: 0, serverId: 1, sequenceNumber: 1n };
+    const queries = planQueries(single, undefined, { locks: true, bodyAfter: before, commitAfter: previous });
+    // A locking transaction is never the one-query autocommit form: its lock is released after COMMIT.
+    expect(queries).toEqual([
+      [
+        `SET @@session.sql_mode=IF(@@error_count=0 AND GET_LOCK('wolfscale-apply:0-1-3', 0)=1 AND ${committedWait(before)}, @@session.sql_mode, 'WOLFSCALE_PREVIOUS_TRANSACTION_NOT_COMMITTED')`,
+        guardStatement(single, [committedCondition(before)]),
+        'BEGIN',
+        single.statements[1]!.sql,
+      ].join(';'),
+      [
+        `SET @@session.sql_mode=IF(@@error_count=0 AND ${committedWait(previous)}, @@session.sql_mode, 'WOLFSCALE_PREVIOUS_STATEMENT_FAILED')`,
+        `SET @@session.sql_mode=IF(@@error_count=0 AND ${committedCondition(previous)}, @@session.sql_mode, 'WOLFSCALE_PREVIOUS_STATEMENT_FAILED')`,
+        'COMMIT',
+        "DO RELEASE_LOCK('wolfscale-apply:0-1-3')",
+      ].join(';'),
+    ]);
+    expect(committedWait(previous)).toBe(
+      "GET_LOCK('wolfscale-apply:0-1-2', 86400)=1 AND RELEASE_LOCK('wolfscale-apply:0-1-2')=1",
+    );
+    // Not locking, but waiting for a commit on another session: the autocommit form stays.
+    expect(planQueries(single, undefined, { locks: false, bodyAfter: before })).toHaveLength(1);
   });
 
   test('the format description goes first when the session has not seen it', () => {
