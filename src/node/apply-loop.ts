@@ -47,6 +47,7 @@ export class ApplyLoop {
   #wake: (() => void) | undefined;
   readonly #appliedWaiters = new Set<{ index: number; resolve: () => void }>();
   #running: Promise<void> | undefined;
+  readonly #appliedPosition = new Map<number, bigint>();
 
   constructor(options: ApplyLoopOptions) {
     this.#options = options;
@@ -58,6 +59,11 @@ export class ApplyLoop {
 
   get appliedIndex(): number {
     return this.#appliedIndex;
+  }
+
+  /** Per domain, the highest sequence number whose COMMIT returned here (or was already held). */
+  get appliedPosition(): ReadonlyMap<number, bigint> {
+    return this.#appliedPosition;
   }
 
   status(): ApplyLoopStatus {
@@ -200,6 +206,9 @@ export class ApplyLoop {
           }
           return;
         }
+        const seen = this.#appliedPosition.get(result.gtid.domainId);
+        if (seen === undefined || seen < result.gtid.sequenceNumber)
+          this.#appliedPosition.set(result.gtid.domainId, result.gtid.sequenceNumber);
       }
       if (this.#failure !== undefined || index <= this.#appliedIndex) return;
       this.#appliedIndex = index;

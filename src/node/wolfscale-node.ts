@@ -21,6 +21,8 @@ import { formatGtidPosition } from '../mariadb/gtid-position.js';
 import { type Health, probeHealth } from '../mariadb/health-probe.js';
 import { MariaDbAdmin } from '../mariadb/mariadb-admin.js';
 import { checkRequiredSettings } from '../mariadb/required-settings.js';
+import { advertisedProxyAddress, ProxyServer, splitHostPort } from '../proxy/proxy-server.js';
+import type { ProxyClusterSource } from '../proxy/session.js';
 import type { TransportTls } from '../transport/transport.js';
 import { ApplyLoop } from './apply-loop.js';
 import { Leadership } from './leadership.js';
@@ -61,6 +63,7 @@ export class WolfScaleNode implements NodeApi {
   #applyLoop!: ApplyLoop;
   #leadership!: Leadership;
   #http: HttpApp | undefined;
+  #proxy: ProxyServer | undefined;
   #healthTimer: NodeJS.Timeout | undefined;
   #health: Health = { kind: 'unhealthy', code: 'CONNECT_FAILED', reason: 'not probed yet' };
   #gtidPosition: string | null = null;
@@ -145,7 +148,10 @@ export class WolfScaleNode implements NodeApi {
         secret: config.cluster.secret ?? '',
         listenHost: this.#settings.clusterHost,
         listenPort: this.#settings.clusterPort,
-        meta: { apiUrl: this.#settings.apiUrl },
+        meta: {
+          apiUrl: this.#settings.apiUrl,
+          ...(config.proxy.enabled ? { proxyAddress: advertisedProxyAddress(config) } : {}),
+        },
         ...(tls === undefined ? {} : { tls }),
       },
     });
@@ -197,6 +203,14 @@ export class WolfScaleNode implements NodeApi {
       });
       const [host, port] = splitAddress(config.api.bind_address);
       await this.#http.listen({ host, port });
+    }
+    if (config.proxy.enabled) {
+      this.#proxy = await ProxyServer.start({
+        config,
+        logger: this.#logger,
+        cluster: this.#proxyView(),
+        adminQuery: this.#pool,
+      });
     }
     this.#logger.info(
       { nodeId: config.node.id, cluster: this.#settings.clusterPort, api: this.#settings.apiUrl },
@@ -268,6 +282,29 @@ export class WolfScaleNode implements NodeApi {
     if (applied >= this.#log.commitIndex) return 0;
     const first = this.#commitTimes.find((commit) => commit.index > applied);
     return first === undefined ? 0 : Date.now() - first.atMs;
+  }
+
+  /** The read-only view the MySQL proxy routes by (src/proxy/route.ts). */
+  #proxyView(): ProxyClusterSource {
+    return {
+      view: () => ({
+        localIsLeader: this.writeRoute().kind === 'local',
+        localHealthy: this.#health.kind === 'healthy',
+        appliedPosition: this.#applyLoop.appliedPosition,
+        lagMs: this.#lagMs(),
+      }),
+      leaderProxy: () => {
+        const status = this.#log.status();
+        if (status.leaderId === null || status.leaderId === status.id) return undefined;
+        const address = this.#log.peerMeta(status.leaderId)?.['proxyAddress'];
+        return address === undefined ? undefined : { id: status.leaderId, ...splitHostPort(address) };
+      },
+    };
+  }
+
+  /** The MySQL proxy's port, when it runs. */
+  get proxyPort(): number | undefined {
+    return this.#proxy?.port;
   }
 
   // ---- NodeApi -------------------------------------------------------------------------------
@@ -521,6 +558,7 @@ export class WolfScaleNode implements NodeApi {
       }
     }
     await this.#http?.close();
+    await this.#proxy?.close();
     await this.#leadership?.close();
     await this.#applyLoop?.stop();
     await this.#log?.close();

@@ -23,7 +23,11 @@ export async function clusterConfigs(
 ): Promise<ClusterNode[]> {
   const dataRoot = await mkdtemp(join(tmpdir(), 'wolfscale-nodes-'));
   const ports = await Promise.all(
-    set.servers.map(async () => ({ cluster: await freePort(), api: await freePort() })),
+    set.servers.map(async () => ({
+      cluster: await freePort(),
+      api: await freePort(),
+      proxy: await freePort(),
+    })),
   );
   const ids = set.servers.map((_, i) => `node-${i + 1}`);
   return set.servers.map((server, i) => {
@@ -52,6 +56,8 @@ election_timeout_ms = ${(options.heartbeatMs ?? 100) * 4}
 [api]
 bind_address = "127.0.0.1:${ports[i]?.api}"
 token = "${apiToken}"
+[proxy]
+bind_address = "127.0.0.1:${ports[i]?.proxy}"
 `;
     const parsed = parseConfig(text);
     if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
