@@ -183,6 +183,7 @@ export class ProxySession {
   #infile: Backend | undefined;
   #waitingDrain = false;
   readonly #traced: boolean;
+  readonly #debug: boolean;
 
   constructor(ctx: ProxyContext, socket: Socket) {
     this.#ctx = ctx;
@@ -191,6 +192,7 @@ export class ProxySession {
     this.connectionId = ctx.nextConnectionId();
     this.#clientHost = socket.remoteAddress ?? '';
     this.#traced = ctx.logger.isLevelEnabled('trace');
+    this.#debug = ctx.logger.isLevelEnabled('debug');
     socket.setNoDelay(true);
     this.#login = new ServerLogin({
       serverVersion: ctx.serverVersion(),
@@ -600,10 +602,11 @@ export class ProxySession {
           this.#ctx.cluster.view(),
           this.#ctx.maxLagMs,
         );
-        this.#ctx.logger.debug(
-          { connectionId: this.connectionId, backend: decision.backend, reason: decision.reason },
-          'proxy route',
-        );
+        if (this.#debug)
+          this.#ctx.logger.debug(
+            { connectionId: this.connectionId, backend: decision.backend, reason: decision.reason },
+            'proxy route',
+          );
         name = decision.backend;
         backend = await this.#acquire(name);
         if (backend === undefined) return;

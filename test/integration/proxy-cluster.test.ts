@@ -94,8 +94,11 @@ SELECT name, qty FROM app.items ORDER BY id;
     );
     const sourced = await cli('app', '-e', `source ${script}`);
     expect(sourced.stdout).toBe('name\tqty\nbolt\t10\nnut\t20\ngear\t4\n');
-    const queried = await cli('app', '-N', '-e', 'SELECT COUNT(*) FROM items; SELECT @@server_id');
-    expect(queried.stdout.split('\n')[0]).toBe('3');
+    // A new session has written nothing: its reads run on the follower once it caught up.
+    await waitFor('the follower to serve the rows to a new session', async () => {
+      const queried = await cli('app', '-N', '-e', 'SELECT COUNT(*) FROM items');
+      return queried.stdout === '3\n';
+    });
 
     const dump = await run(
       'mariadb-dump',
@@ -105,10 +108,13 @@ SELECT name, qty FROM app.items ORDER BY id;
     expect(dump.stdout).toContain('INSERT INTO `items` VALUES');
     const dumpFile = join(dir, 'app.sql');
     await writeFile(dumpFile, dump.stdout);
-    await cli('-e', 'CREATE DATABASE restored');
-    await cli('restored', '-e', `source ${dumpFile}`);
-    const restored = await cli('-N', '-e', 'SELECT name, qty FROM restored.items ORDER BY id');
-    expect(restored.stdout).toBe('bolt\t10\nnut\t20\ngear\t4\n');
+    const restore = join(dir, 'restore.sql');
+    await writeFile(restore, `CREATE DATABASE restored;\nUSE restored;\nsource ${dumpFile};\n`);
+    await cli('-e', `source ${restore}`);
+    await waitFor('the restored rows on the follower', async () => {
+      const restored = await cli('-N', '-e', 'SELECT name, qty FROM restored.items ORDER BY id');
+      return restored.stdout === 'bolt\t10\nnut\t20\ngear\t4\n';
+    });
     await expectServersIdentical();
   });
 
@@ -153,12 +159,16 @@ SELECT name, qty FROM app.items ORDER BY id;
         ...Array.from({ length: 20 }, (_, i) => transfer(i, (i + 1) % 20)),
         ...Array.from({ length: 20 }, (_, i) => mariaTransfer(i, (i + 3) % 20)),
       ]);
-      const [sum] = await pool.execute('SELECT SUM(balance) AS total, COUNT(*) AS n FROM accounts');
-      expect(sum).toEqual([{ total: '2000', n: 20 }]);
-      const rows = (await maria.execute('SELECT balance FROM accounts WHERE id = ?', [0])) as Array<{
-        balance: number;
-      }>;
-      expect(rows).toEqual([{ balance: 100 }]);
+      // Pooled connections that did not write read the follower: eventually consistent.
+      await waitFor('all transfers visible through any pooled connection', async () => {
+        const [sum] = (await pool.execute(
+          'SELECT SUM(balance) AS total, COUNT(*) AS n FROM accounts',
+        )) as unknown as [Array<{ total: string; n: number }>];
+        const rows = (await maria.execute('SELECT balance FROM accounts WHERE id = ?', [0])) as Array<{
+          balance: number;
+        }>;
+        return sum[0]?.total === '2000' && sum[0]?.n === 20 && rows[0]?.balance === 100;
+      });
       // A rolled-back transaction leaves nothing.
       const connection = await maria.getConnection();
       await connection.beginTransaction();
@@ -199,6 +209,11 @@ SELECT name, qty FROM app.items ORDER BY id;
       expect(stale).toBe(0);
       const [count] = await connections[0]!.query('SELECT COUNT(*) AS n FROM ryw');
       expect(count).toEqual([{ n: 10_000 }]);
+      // A session that wrote nothing reads on the follower's own MariaDB.
+      const fresh = await mysql2.createConnection({ host: '127.0.0.1', port, ...user, database: 'app' });
+      const [server] = await fresh.query('SELECT @@server_id AS id');
+      await fresh.end();
+      expect(server).toEqual([{ id: set.servers[1]!.serverId }]);
     } finally {
       await Promise.all(connections.map((connection) => connection.end()));
     }
@@ -207,6 +222,11 @@ SELECT name, qty FROM app.items ORDER BY id;
 
   test('sysbench oltp_read_write with prepared statements', async () => {
     await cli('-e', 'CREATE DATABASE sbtest');
+    // sysbench logs in with the database: the follower must have it.
+    await waitFor('sbtest on the follower', async () => {
+      const rows = await set.servers[1]!.query<unknown[]>("SHOW DATABASES LIKE 'sbtest'");
+      return rows.length === 1;
+    });
     const common = [
       '--db-driver=mysql',
       '--mysql-host=127.0.0.1',
