@@ -125,7 +125,9 @@ try {
   }
   haproxy.kill('SIGTERM');
   haproxy = undefined;
-  if (process.env['FAILOVER'] !== '0') failover = await failoverPhase(leader, follower, common);
+  // The failover phase kills the leader with SIGKILL: it would lose the leader's CPU profile.
+  if ((process.env['FAILOVER'] ?? (profile ? '0' : '1')) !== '0')
+    failover = await failoverPhase(leader, follower, common);
 } finally {
   haproxy?.kill('SIGTERM');
   await playground.stop();
@@ -228,9 +230,20 @@ if (profile) {
         timeDeltas: number[];
       }
     | undefined;
+  let bestBusy = 0;
   for (const file of files) {
     const parsed = JSON.parse(await readFile(join(profileDir, file), 'utf8'));
-    if (best === undefined || parsed.samples.length > best.samples.length) best = parsed;
+    // The busiest process (the leader's, which served the leader-proxy runs): most non-idle samples.
+    const idleIds = new Set(
+      parsed.nodes
+        .filter((n: { callFrame: { functionName: string } }) => n.callFrame.functionName === '(idle)')
+        .map((n: { id: number }) => n.id),
+    );
+    const busy = parsed.samples.filter((id: number) => !idleIds.has(id)).length;
+    if (best === undefined || busy > bestBusy) {
+      best = parsed;
+      bestBusy = busy;
+    }
   }
   if (best !== undefined) {
     const selfTime = new Map<number, number>();
@@ -239,6 +252,7 @@ if (profile) {
     const byFunction = new Map<string, number>();
     let total = 0;
     for (const node of best.nodes) {
+      if (node.callFrame.functionName === '(idle)') continue;
       const time = selfTime.get(node.id) ?? 0;
       total += time;
       const where = node.callFrame.url.replace(/^.*\/(src|node_modules)\//, '$1/');

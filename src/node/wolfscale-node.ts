@@ -22,6 +22,7 @@ import { type Health, probeHealth } from '../mariadb/health-probe.js';
 import { MariaDbAdmin } from '../mariadb/mariadb-admin.js';
 import { checkRequiredSettings } from '../mariadb/required-settings.js';
 import { advertisedProxyAddress, ProxyServer, splitHostPort } from '../proxy/proxy-server.js';
+import type { ClusterView } from '../proxy/route.js';
 import type { ProxyClusterSource } from '../proxy/session.js';
 import type { TransportTls } from '../transport/transport.js';
 import { ApplyLoop } from './apply-loop.js';
@@ -286,13 +287,22 @@ export class WolfScaleNode implements NodeApi {
 
   /** The read-only view the MySQL proxy routes by (src/proxy/route.ts). */
   #proxyView(): ProxyClusterSource {
+    // Computed at most every 2 ms: routing asks per statement, and a view that old is harmless
+    // (a write sent to a leader that just stepped down is refused by its read-only MariaDB).
+    let cached: { view: ClusterView; atMs: number } | undefined;
     return {
-      view: () => ({
-        localIsLeader: this.writeRoute().kind === 'local',
-        localHealthy: this.#health.kind === 'healthy',
-        appliedPosition: this.#applyLoop.appliedPosition,
-        lagMs: this.#lagMs(),
-      }),
+      view: () => {
+        const now = Date.now();
+        if (cached !== undefined && now - cached.atMs < 2) return cached.view;
+        const view: ClusterView = {
+          localIsLeader: this.writeRoute().kind === 'local',
+          localHealthy: this.#health.kind === 'healthy',
+          appliedPosition: this.#applyLoop.appliedPosition,
+          lagMs: this.#lagMs(),
+        };
+        cached = { view, atMs: now };
+        return view;
+      },
       leaderProxy: () => {
         const status = this.#log.status();
         if (status.leaderId === null || status.leaderId === status.id) return undefined;

@@ -613,8 +613,9 @@ export class ProxySession {
         if (backend === this.#local) name = 'local';
       }
       try {
-        await this.#sync(backend);
-        const bytes = await options.bytes(backend);
+        if (this.#needsSync(backend)) await this.#sync(backend);
+        const produced = options.bytes(backend);
+        const bytes = produced instanceof Promise ? await produced : produced;
         if (bytes === undefined) return;
         const outcome = await backend.request(
           bytes,
@@ -699,6 +700,7 @@ export class ProxySession {
   ): void {
     const lastGtids: string[] = [];
     for (const payload of outcome.okPayloads) {
+      if (!okHasSessionState(payload)) continue;
       const ok = decodeOkPacket(payload, backend.capabilities);
       if (!ok.ok) continue;
       for (const change of ok.value.sessionStateChanges) {
@@ -752,6 +754,13 @@ export class ProxySession {
       backend.send(encodePacket(next.value.payload, next.value.firstSequenceId).bytes);
       if (next.value.payload.length === 0) this.#infile = undefined;
     }
+  }
+
+  #needsSync(backend: Backend): boolean {
+    return (
+      (this.#database !== undefined && backend.database !== this.#database) ||
+      backend.setsApplied < this.#sets.length
+    );
   }
 
   /** Brings a backend's session state up to the session's: database, then the SET statements it missed. */
@@ -1005,6 +1014,18 @@ export class ProxySession {
       },
     });
   }
+}
+
+/** Whether an OK packet's status flags announce session-state changes (cheap pre-check). */
+function okHasSessionState(payload: Buffer): boolean {
+  let at = 1;
+  for (let field = 0; field < 2; field += 1) {
+    const first = payload[at];
+    if (first === undefined) return false;
+    at += first < 0xfb ? 1 : first === 0xfc ? 3 : first === 0xfd ? 4 : 9;
+  }
+  const flags = (payload[at] ?? 0) | ((payload[at + 1] ?? 0) << 8);
+  return (flags & ServerStatus.sessionStateChanged) !== 0;
 }
 
 function describeCommand(command: ClientCommand): string {
