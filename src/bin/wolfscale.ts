@@ -3,6 +3,7 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { infoCommand, initCommand, validateCommand } from '../cli/config-commands.js';
 import { packageInfo } from '../cli/package-info.js';
 import { runPlayground } from '../cli/playground-command.js';
+import { proxyCommand } from '../cli/proxy-command.js';
 import { startCommand } from '../cli/start-command.js';
 import { defaultConfigPath } from '../config/load-config.js';
 
@@ -34,6 +35,21 @@ program
       configPath: config,
       ...(logLevel === undefined ? {} : { logLevel }),
       ...(options.bootstrap === undefined ? {} : { bootstrap: options.bootstrap }),
+    });
+  });
+
+program
+  .command('proxy')
+  .description(
+    'run a MySQL proxy outside the node process, in front of the node the configuration file describes (follows it through its HTTP API)',
+  )
+  .requiredOption('--listen <host:port>', 'where clients connect, e.g. 127.0.0.1:8008')
+  .action(async (options) => {
+    const { config, logLevel } = program.opts();
+    process.exitCode = await proxyCommand({
+      configPath: config,
+      listen: options.listen,
+      ...(logLevel === undefined ? {} : { logLevel }),
     });
   });
 

@@ -346,11 +346,12 @@ export async function runPlayground(options: PlaygroundOptions, io: CliIo = proc
           '',
           ...nodes.map(
             (node, i) =>
-              `  ${node.id}  ${(statuses[i]?.role ?? '?').padEnd(9)} API ${node.apiUrl}  MariaDB 127.0.0.1:${node.mariadbPort}  log ${join(node.dataDir, 'wolfscale.log')}`,
+              `  ${node.id}  ${(statuses[i]?.role ?? '?').padEnd(9)} API ${node.apiUrl}  proxy 127.0.0.1:${node.proxyPort}  MariaDB 127.0.0.1:${node.mariadbPort}  log ${join(node.dataDir, 'wolfscale.log')}`,
           ),
           '',
           'Try:',
           `  npm run wolfctl -- -e ${leader.apiUrl} list servers`,
+          `  mariadb -h127.0.0.1 -P${nodes.at(-1)?.proxyPort} -uapp -papp app      # any node's proxy: reads local, writes to the leader`,
           `  mariadb -h127.0.0.1 -P${leader.mariadbPort} -uapp -papp app      # the leader's MariaDB: writes replicate`,
           `  curl -H 'Authorization: Bearer ${playgroundToken}' -H 'Content-Type: application/json' \\`,
           `       -d '{"ddl":"CREATE TABLE app.t (id INT PRIMARY KEY)"}' ${nodes.at(-1)?.apiUrl}/write/ddl`,

@@ -61,6 +61,7 @@ export class ApplyLoop {
   readonly #stopSignal = new AbortController();
   /** After a parallel-apply conflict: apply on one session until this index is applied. */
   #serialUntilIndex: number | undefined;
+  readonly #appliedPosition = new Map<number, bigint>();
 
   constructor(options: ApplyLoopOptions) {
     this.#options = options;
@@ -72,6 +73,11 @@ export class ApplyLoop {
 
   get appliedIndex(): number {
     return this.#appliedIndex;
+  }
+
+  /** Per domain, the highest sequence number whose COMMIT returned here (or was already held). */
+  get appliedPosition(): ReadonlyMap<number, bigint> {
+    return this.#appliedPosition;
   }
 
   status(): ApplyLoopStatus {
@@ -291,6 +297,9 @@ export class ApplyLoop {
           }
           return;
         }
+        const seen = this.#appliedPosition.get(result.gtid.domainId);
+        if (seen === undefined || seen < result.gtid.sequenceNumber)
+          this.#appliedPosition.set(result.gtid.domainId, result.gtid.sequenceNumber);
       }
       if (this.#failure !== undefined || index <= this.#appliedIndex) return;
       this.#appliedIndex = index;

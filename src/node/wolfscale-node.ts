@@ -21,6 +21,9 @@ import { formatGtidPosition } from '../mariadb/gtid-position.js';
 import { type Health, probeHealth } from '../mariadb/health-probe.js';
 import { MariaDbAdmin } from '../mariadb/mariadb-admin.js';
 import { checkRequiredSettings } from '../mariadb/required-settings.js';
+import { advertisedProxyAddress, ProxyServer, splitHostPort } from '../proxy/proxy-server.js';
+import type { ClusterView } from '../proxy/route.js';
+import type { ProxyClusterSource } from '../proxy/session.js';
 import type { TransportTls } from '../transport/transport.js';
 import { ApplyLoop } from './apply-loop.js';
 import { ClusterReports } from './cluster-reports.js';
@@ -65,6 +68,7 @@ export class WolfScaleNode implements NodeApi {
   #reports!: ClusterReports;
   #rewind!: Rewind;
   #http: HttpApp | undefined;
+  #proxy: ProxyServer | undefined;
   #healthTimer: NodeJS.Timeout | undefined;
   #health: Health = { kind: 'unhealthy', code: 'CONNECT_FAILED', reason: 'not probed yet' };
   #gtidPosition: string | null = null;
@@ -152,7 +156,10 @@ export class WolfScaleNode implements NodeApi {
         secret: config.cluster.secret ?? '',
         listenHost: this.#settings.clusterHost,
         listenPort: this.#settings.clusterPort,
-        meta: { apiUrl: this.#settings.apiUrl },
+        meta: {
+          apiUrl: this.#settings.apiUrl,
+          ...(config.proxy.enabled ? { proxyAddress: advertisedProxyAddress(config) } : {}),
+        },
         ...(tls === undefined ? {} : { tls }),
       },
     });
@@ -239,6 +246,14 @@ export class WolfScaleNode implements NodeApi {
       const [host, port] = splitAddress(config.api.bind_address);
       await this.#http.listen({ host, port });
     }
+    if (config.proxy.enabled) {
+      this.#proxy = await ProxyServer.start({
+        config,
+        logger: this.#logger,
+        cluster: this.#proxyView(),
+        adminQuery: this.#pool,
+      });
+    }
     this.#logger.info(
       { nodeId: config.node.id, cluster: this.#settings.clusterPort, api: this.#settings.apiUrl },
       'node started',
@@ -320,6 +335,38 @@ export class WolfScaleNode implements NodeApi {
     if (applied >= this.#log.commitIndex) return 0;
     const first = this.#commitTimes.find((commit) => commit.index > applied);
     return first === undefined ? 0 : Date.now() - first.atMs;
+  }
+
+  /** The read-only view the MySQL proxy routes by (src/proxy/route.ts). */
+  #proxyView(): ProxyClusterSource {
+    // Computed at most every 2 ms: routing asks per statement, and a view that old is harmless
+    // (a write sent to a leader that just stepped down is refused by its read-only MariaDB).
+    let cached: { view: ClusterView; atMs: number } | undefined;
+    return {
+      view: () => {
+        const now = Date.now();
+        if (cached !== undefined && now - cached.atMs < 2) return cached.view;
+        const view: ClusterView = {
+          localIsLeader: this.writeRoute().kind === 'local',
+          localHealthy: this.#health.kind === 'healthy',
+          appliedPosition: this.#applyLoop.appliedPosition,
+          lagMs: this.#lagMs(),
+        };
+        cached = { view, atMs: now };
+        return view;
+      },
+      leaderProxy: () => {
+        const status = this.#log.status();
+        if (status.leaderId === null || status.leaderId === status.id) return undefined;
+        const address = this.#log.peerMeta(status.leaderId)?.['proxyAddress'];
+        return address === undefined ? undefined : { id: status.leaderId, ...splitHostPort(address) };
+      },
+    };
+  }
+
+  /** The MySQL proxy's port, when it runs. */
+  get proxyPort(): number | undefined {
+    return this.#proxy?.port;
   }
 
   // ---- NodeApi -------------------------------------------------------------------------------
@@ -585,6 +632,7 @@ export class WolfScaleNode implements NodeApi {
       }
     }
     await this.#http?.close();
+    await this.#proxy?.close();
     await this.#leadership?.close();
     await this.#applyLoop?.stop();
     await this.#log?.close();

@@ -29,7 +29,11 @@ export async function clusterConfigs(
 ): Promise<ClusterNode[]> {
   const dataRoot = await mkdtemp(join(tmpdir(), 'wolfscale-nodes-'));
   const ports = await Promise.all(
-    set.servers.map(async () => ({ cluster: await freePort(), api: await freePort() })),
+    set.servers.map(async () => ({
+      cluster: await freePort(),
+      api: await freePort(),
+      proxy: await freePort(),
+    })),
   );
   const ids = set.servers.map((_, i) => `node-${i + 1}`);
   return set.servers.map((server, i) => {
@@ -61,6 +65,8 @@ ${options.wal ?? ''}
 [api]
 bind_address = "127.0.0.1:${ports[i]?.api}"
 token = "${apiToken}"
+[proxy]
+bind_address = "127.0.0.1:${ports[i]?.proxy}"
 `;
     const parsed = parseConfig(text);
     if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));

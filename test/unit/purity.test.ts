@@ -13,6 +13,8 @@ const purePatterns = [
   /^src\/wal\/frame[^/]*\.ts$/,
   /^src\/proxy\/classify[^/]*\.ts$/,
   /^src\/proxy\/route[^/]*\.ts$/,
+  /^src\/proxy\/response-scanner\.ts$/,
+  /^src\/proxy\/backend-login\.ts$/,
 ];
 
 const forbiddenImports = [

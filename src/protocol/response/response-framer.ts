@@ -88,7 +88,8 @@ export class ResponseFramer {
           state.remaining > 1
             ? { ...state, remaining: state.remaining - 1 }
             : this.#afterParameters(state.columns);
-        return decodedOk({ packet: 'parameter_definition', complete: false });
+        // With DEPRECATE_EOF and no columns, the last parameter definition ends the response.
+        return decodedOk({ packet: 'parameter_definition', complete: this.complete });
       case 'parameters_eof':
         if (!isEofPacket(payload))
           return decodedError('MALFORMED', 'expected EOF after parameter definitions');

@@ -1,0 +1,1035 @@
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+import { type SecureContext, TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import { type ErrorCode, errorCodes } from '../errors/error-codes.js';
+import { Capability, hasCapability, ServerStatus } from '../protocol/capabilities.js';
+import { type ClientCommand, decodeClientCommand } from '../protocol/command/client-command.js';
+import { encodeComQuery } from '../protocol/command/com-query.js';
+import { encodeComStmtPrepare } from '../protocol/command/com-stmt-prepare.js';
+import { CommandCode, lastPreparedStatementId } from '../protocol/command/command-code.js';
+import { decodeHandshakeResponse } from '../protocol/handshake/handshake-response.js';
+import {
+  type AuthenticatedSession,
+  ServerLogin,
+  type ServerLoginAction,
+} from '../protocol/handshake/server-login.js';
+import { encodePacket, type Packet, PacketFramer } from '../protocol/packet/packet-framer.js';
+import { encodeErrPacket } from '../protocol/response/err-packet.js';
+import { decodeOkPacket, encodeOkPacket, okPacket } from '../protocol/response/ok-packet.js';
+import type { ResponseExpectation } from '../protocol/response/response-framer.js';
+import type { AccountCache } from './accounts.js';
+import {
+  Backend,
+  BackendConnectError,
+  BackendLost,
+  type BackendTarget,
+  type ResponseOutcome,
+} from './backend.js';
+import type { BackendCredentials } from './backend-login.js';
+import { type Classification, classify } from './classify.js';
+import { classifiedBytesMax } from './classify-lexer.js';
+import {
+  afterResponse,
+  type BackendName,
+  type ClusterView,
+  initialRouting,
+  type RouteDecision,
+  route,
+  type SessionRouting,
+} from './route.js';
+
+/** What the proxy needs to know of the node it runs in (a read-only view). */
+export interface ProxyClusterSource {
+  view(): ClusterView;
+  /** The leader's proxy when another node leads; undefined while there is none (or it is unknown). */
+  leaderProxy(): { readonly id: string; readonly host: string; readonly port: number } | undefined;
+}
+
+export interface ProxyContext {
+  readonly maxLagMs: number;
+  readonly failoverWaitMs: number;
+  readonly idleTimeoutMs: number;
+  readonly tlsRequired: boolean;
+  readonly secureContext: SecureContext | undefined;
+  /** This node's MariaDB. */
+  readonly local: { readonly host: string; readonly port: number };
+  /** The node's admin account: backend logins of ed25519 users, account lookups. */
+  readonly admin: { readonly user: string; readonly password: string };
+  readonly accounts: AccountCache;
+  readonly cluster: ProxyClusterSource;
+  readonly logger: Logger;
+  serverVersion(): string;
+  nextConnectionId(): number;
+  onClosed(session: ProxySession): void;
+}
+
+/** A client packet above this closes the client (1153). */
+export const clientPacketBytesMax = 64 * 1024 * 1024;
+/** A client whose login is not complete by then is closed. */
+const loginTimeoutMs = 10_000;
+const backendConnectTimeoutMs = 5000;
+/** SET statements recorded for replay; beyond this the session stays on the leader. */
+const recordedSetsMax = 256;
+/** Unprocessed client bytes while a command runs before the client socket is paused. */
+const pendingClientBytesMax = 1024 * 1024;
+const leaderPollMs = 25;
+
+/** What the proxy offers clients: the codec's requirements (libraries.md §4.4). */
+export const proxyCapabilities =
+  (Capability.longFlag |
+    Capability.foundRows |
+    Capability.connectWithDb |
+    Capability.localFiles |
+    Capability.ignoreSpace |
+    Capability.protocol41 |
+    Capability.interactive |
+    Capability.ignoreSigpipe |
+    Capability.transactions |
+    Capability.secureConnection |
+    Capability.multiStatements |
+    Capability.multiResults |
+    Capability.psMultiResults |
+    Capability.pluginAuth |
+    Capability.connectAttrs |
+    Capability.pluginAuthLenencClientData |
+    Capability.canHandleExpiredPasswords |
+    Capability.sessionTrack |
+    Capability.deprecateEof) >>>
+  0;
+
+interface PreparedStatement {
+  readonly sql: Buffer;
+  readonly classification: Pick<Classification, 'route' | 'reason' | 'pin'>;
+  readonly parameterCount: number;
+  /** Backend statement id on each backend it is prepared on. */
+  readonly on: Map<Backend, number>;
+  /** Backends that were sent the parameter types. */
+  readonly typesSent: Set<Backend>;
+  /** The parameter types of the last execute that bound them. */
+  types: Buffer | undefined;
+  /** Where it last ran; long data pins the next execute there. */
+  home: Backend | undefined;
+  longData: boolean;
+}
+
+class SyncFailed extends Error {
+  readonly errPayload: Buffer;
+  constructor(errPayload: Buffer) {
+    super('replaying session state failed');
+    this.errPayload = errPayload;
+  }
+}
+
+/** Streams the bytes a framer read past an SSLRequest into TLS first, then the socket's. */
+function replaying(socket: Socket, early: Buffer): Duplex {
+  const duplex = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, callback) {
+      socket.write(chunk, callback);
+    },
+    final(callback) {
+      socket.end();
+      callback();
+    },
+  });
+  duplex.push(early);
+  socket.on('data', (chunk: Buffer) => duplex.push(chunk));
+  socket.on('end', () => duplex.push(null));
+  socket.on('close', () => duplex.destroy());
+  return duplex;
+}
+
+function errBytes(code: ErrorCode, message: string, sequenceId: number): Buffer {
+  const spec = errorCodes[code];
+  return encodePacket(
+    encodeErrPacket({ errorCode: spec.mysqlErrno, sqlState: spec.sqlState, message }),
+    sequenceId,
+  ).bytes;
+}
+
+/**
+ * One client connection: login with the client's own account, then one command at a time,
+ * routed (route.ts) to the local MariaDB or the leader's proxy, with the session's state kept the
+ * same on every backend it uses. See DESIGN.md "Sessions".
+ */
+export class ProxySession {
+  readonly connectionId: number;
+  readonly #ctx: ProxyContext;
+  readonly #raw: Socket;
+  #socket: Socket | TLSSocket;
+  readonly #clientHost: string;
+  readonly #framer = new PacketFramer({ packetBytesMax: clientPacketBytesMax });
+  readonly #login: ServerLogin;
+  #phase: 'login' | 'commands' | 'change_user' | 'closed' = 'login';
+  #loginTimer: NodeJS.Timeout | undefined;
+  #pumping = false;
+  /** The last chunk fed into an empty framer: forwarded as is when it is exactly one packet. */
+  #rawChunk: Buffer | undefined;
+  #capabilities = 0;
+  #credentials: BackendCredentials = { user: '', stage1: undefined };
+  #characterSet = 45;
+  #connectAttributes: ReadonlyMap<string, string> = new Map();
+  #database: string | undefined;
+  #sets: Buffer[] = [];
+  #routing: SessionRouting = initialRouting;
+  #local: Backend | undefined;
+  #leader: Backend | undefined;
+  #leaderId: string | undefined;
+  #statements = new Map<number, PreparedStatement>();
+  #nextStatementId = 1;
+  #lastPrepared: number | undefined;
+  #infile: Backend | undefined;
+  #waitingDrain = false;
+  readonly #traced: boolean;
+  readonly #debug: boolean;
+
+  constructor(ctx: ProxyContext, socket: Socket) {
+    this.#ctx = ctx;
+    this.#raw = socket;
+    this.#socket = socket;
+    this.connectionId = ctx.nextConnectionId();
+    this.#clientHost = socket.remoteAddress ?? '';
+    this.#traced = ctx.logger.isLevelEnabled('trace');
+    this.#debug = ctx.logger.isLevelEnabled('debug');
+    socket.setNoDelay(true);
+    this.#login = new ServerLogin({
+      serverVersion: ctx.serverVersion(),
+      connectionId: this.connectionId,
+      capabilities: proxyCapabilities,
+      mariadbCapabilities: 0,
+      tlsAvailable: ctx.secureContext !== undefined,
+      tlsRequired: ctx.tlsRequired && ctx.secureContext !== undefined,
+      randomBytes: (count) => randomBytes(count),
+      lookupAccount: (user) => ctx.accounts.lookup(user, this.#clientHost),
+    });
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', () => this.close('client socket error'));
+    socket.on('close', () => this.close('client closed'));
+    socket.on('drain', () => this.#drained());
+    this.#loginTimer = setTimeout(() => this.close('login timeout'), loginTimeoutMs);
+    for (const action of this.#login.start())
+      if (action.kind === 'send') this.#send(action.payload, action.sequenceId);
+  }
+
+  /** Refuses a client beyond max_connections with MariaDB's own error, then closes it. */
+  static refuse(socket: Socket, message: string): void {
+    socket.on('error', () => socket.destroy());
+    socket.end(errBytes('TOO_MANY_CONNECTIONS', message, 0));
+  }
+
+  close(reason: string): void {
+    if (this.#phase === 'closed') return;
+    this.#phase = 'closed';
+    clearTimeout(this.#loginTimer);
+    this.#ctx.logger.debug({ connectionId: this.connectionId, reason }, 'proxy client closed');
+    this.#local?.close('the client left');
+    this.#leader?.close('the client left');
+    this.#socket.destroy();
+    this.#raw.destroy();
+    this.#ctx.onClosed(this);
+  }
+
+  // ---- client bytes --------------------------------------------------------------------------
+
+  #onData(chunk: Buffer): void {
+    if (this.#phase === 'closed') return;
+    this.#rawChunk = this.#framer.bufferedBytes === 0 ? chunk : undefined;
+    this.#framer.feed(chunk);
+    if (this.#infile !== undefined) {
+      this.#drainInfile();
+      return;
+    }
+    if (this.#pumping && this.#framer.bufferedBytes > pendingClientBytesMax) this.#socket.pause();
+    void this.#pump();
+  }
+
+  #send(payload: Buffer, sequenceId: number): void {
+    this.#write(encodePacket(payload, sequenceId).bytes);
+  }
+
+  #write(bytes: Buffer): boolean {
+    if (this.#phase === 'closed') return true;
+    return this.#socket.write(bytes);
+  }
+
+  #sendError(code: ErrorCode, message: string, sequenceId = 1): void {
+    this.#write(errBytes(code, message, sequenceId));
+  }
+
+  /** Closes the client after an ERR (a protocol violation or hostile input). */
+  #fatal(code: ErrorCode, message: string, sequenceId: number): void {
+    this.#ctx.logger.info({ connectionId: this.connectionId, reason: message }, 'proxy client dropped');
+    if (this.#phase !== 'closed') this.#socket.end(errBytes(code, message, sequenceId));
+    this.close(message);
+  }
+
+  #drained(): void {
+    if (!this.#waitingDrain) return;
+    this.#waitingDrain = false;
+    this.#local?.resume();
+    this.#leader?.resume();
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#phase !== 'closed' && this.#infile === undefined) {
+        const rawChunk = this.#rawChunk;
+        this.#rawChunk = undefined;
+        const next = this.#framer.next();
+        if (!next.ok) {
+          const tooLarge = next.error.code === 'TOO_LARGE';
+          this.#fatal(
+            tooLarge ? 'PACKET_TOO_LARGE' : 'BAD_REQUEST',
+            tooLarge
+              ? `Got a packet bigger than the proxy's limit of ${clientPacketBytesMax} bytes`
+              : `malformed packet: ${next.error.message}`,
+            0,
+          );
+          return;
+        }
+        const packet = next.value;
+        if (packet === undefined) break;
+        const raw =
+          rawChunk !== undefined &&
+          rawChunk.length === packet.payload.length + 4 &&
+          this.#framer.bufferedBytes === 0
+            ? rawChunk
+            : undefined;
+        if (this.#phase === 'login') await this.#loginPacket(packet);
+        else if (this.#phase === 'change_user') this.#loginActions(this.#login.onPacket(packet), true);
+        else await this.#command(packet, raw);
+      }
+    } catch (error) {
+      this.#ctx.logger.error({ err: error, connectionId: this.connectionId }, 'proxy session failed');
+      this.#fatal('INTERNAL', `the proxy failed on this connection: ${(error as Error).message}`, 1);
+    } finally {
+      this.#pumping = false;
+      if (this.#phase !== 'closed') this.#socket.resume();
+    }
+  }
+
+  // ---- login ---------------------------------------------------------------------------------
+
+  async #loginPacket(packet: Packet): Promise<void> {
+    const decoded = decodeHandshakeResponse(packet.payload);
+    if (decoded.ok && decoded.value.kind === 'response') {
+      try {
+        await this.#ctx.accounts.prepare(decoded.value.response.user, Date.now());
+      } catch (error) {
+        this.#fatal(
+          'DATABASE_UNAVAILABLE',
+          `the proxy cannot read accounts from the local MariaDB (${(error as Error).message}); try again once it is up`,
+          (packet.sequenceId + 1) & 0xff,
+        );
+        return;
+      }
+    }
+    this.#loginActions(this.#login.onPacket(packet), false);
+  }
+
+  #loginActions(actions: readonly ServerLoginAction[], changingUser: boolean): void {
+    for (const action of actions) {
+      switch (action.kind) {
+        case 'send':
+          this.#send(action.payload, action.sequenceId);
+          if (changingUser) this.#phase = 'change_user';
+          break;
+        case 'start_tls':
+          this.#startTls();
+          break;
+        case 'authenticated':
+          this.#authenticated(action.session, changingUser);
+          break;
+        case 'rejected':
+          this.#ctx.logger.info(
+            { connectionId: this.connectionId, client: this.#clientHost, reason: action.reason },
+            'proxy login refused',
+          );
+          this.#socket.end();
+          this.close(action.reason);
+          return;
+      }
+    }
+  }
+
+  #startTls(): void {
+    const early = this.#framer.takeBuffered();
+    this.#raw.removeAllListeners('data');
+    const secure = new TLSSocket(early.length === 0 ? this.#raw : (replaying(this.#raw, early) as Socket), {
+      isServer: true,
+      ...(this.#ctx.secureContext === undefined ? {} : { secureContext: this.#ctx.secureContext }),
+    });
+    secure.on('data', (chunk: Buffer) => this.#onData(chunk));
+    secure.on('error', () => this.close('TLS error'));
+    secure.on('close', () => this.close('client closed'));
+    secure.on('drain', () => this.#drained());
+    this.#socket = secure;
+  }
+
+  #authenticated(session: AuthenticatedSession, changedUser: boolean): void {
+    clearTimeout(this.#loginTimer);
+    this.#phase = 'commands';
+    if (!changedUser) this.#capabilities = session.capabilities;
+    const plugin = session.response.authPluginName;
+    this.#credentials =
+      session.stage1 !== undefined || plugin !== 'client_ed25519'
+        ? { user: session.user, stage1: session.stage1 }
+        : { user: this.#ctx.admin.user, password: this.#ctx.admin.password };
+    if (this.#ctx.accounts.lookup(session.user, this.#clientHost)?.plugin === 'client_ed25519')
+      this.#credentials = { user: this.#ctx.admin.user, password: this.#ctx.admin.password };
+    if (session.response.characterSet !== 0) this.#characterSet = session.response.characterSet;
+    this.#connectAttributes =
+      session.response.connectAttributes ?? new Map([['program_name', 'wolfscale-proxy']]);
+    this.#resetState();
+    this.#database = session.database === '' ? undefined : session.database;
+    if (this.#ctx.idleTimeoutMs > 0) {
+      this.#socket.setTimeout(this.#ctx.idleTimeoutMs, () => {
+        if (!this.#pumping) this.close('idle timeout');
+      });
+    }
+    this.#ctx.logger.debug({ connectionId: this.connectionId, user: session.user }, 'proxy client logged in');
+  }
+
+  /** Forgets everything tied to the backend connections (a new user, a reset). */
+  #resetState(): void {
+    this.#local?.close('session reset');
+    this.#leader?.close('session reset');
+    this.#local = undefined;
+    this.#leader = undefined;
+    this.#sets = [];
+    this.#statements.clear();
+    this.#lastPrepared = undefined;
+    this.#routing = { ...initialRouting, written: this.#routing.written };
+  }
+
+  // ---- commands ------------------------------------------------------------------------------
+
+  async #command(packet: Packet, raw: Buffer | undefined): Promise<void> {
+    const decoded = decodeClientCommand(packet.payload, this.#capabilities);
+    const reply = (packet.sequenceId + 1) & 0xff;
+    if (!decoded.ok) {
+      this.#fatal('BAD_REQUEST', `malformed command packet: ${decoded.error.message}`, reply);
+      return;
+    }
+    const command = decoded.value;
+    if (this.#traced)
+      this.#ctx.logger.trace({ connectionId: this.connectionId, command: command.kind }, 'proxy command');
+    const bytes = (): Buffer => raw ?? encodePacket(packet.payload, packet.firstSequenceId).bytes;
+    switch (command.kind) {
+      case 'quit':
+        this.close('COM_QUIT');
+        return;
+      case 'ping':
+        this.#send(encodeOkPacket(okPacket(this.#statusFlags()), this.#capabilities), reply);
+        return;
+      case 'query': {
+        const classification: Pick<Classification, 'route' | 'reason' | 'pin' | 'statements'> =
+          command.sql.length > classifiedBytesMax
+            ? { route: 'leader', reason: 'longer than 1 MiB: not classified', statements: [] }
+            : classify(command.sql.toString('utf8'));
+        await this.#run({
+          classification,
+          expectation: 'query',
+          bytes: () => bytes(),
+          onSuccess: (backend) => {
+            if (classification.route === 'session') {
+              const use = classification.statements.find((s) => s.useDatabase !== undefined)?.useDatabase;
+              if (use !== undefined) {
+                this.#database = use;
+                backend.database = use;
+              }
+              if (classification.statements.some((s) => s.useDatabase === undefined)) {
+                this.#sets.push(Buffer.from(command.sql));
+                if (backend.setsApplied === this.#sets.length - 1) backend.setsApplied = this.#sets.length;
+                if (this.#sets.length > recordedSetsMax && this.#routing.pin === undefined)
+                  this.#routing = { ...this.#routing, pin: 'connection-state' };
+              }
+            }
+          },
+        });
+        return;
+      }
+      case 'init_db':
+        await this.#run({
+          classification: { route: 'session', reason: 'COM_INIT_DB' },
+          expectation: 'ok',
+          bytes: () => bytes(),
+          onSuccess: (backend) => {
+            this.#database = command.database;
+            backend.database = command.database;
+          },
+        });
+        return;
+      case 'field_list':
+        await this.#run({
+          classification: { route: 'read', reason: 'COM_FIELD_LIST' },
+          expectation: 'field_list',
+          bytes: () => bytes(),
+        });
+        return;
+      case 'stmt_prepare':
+        await this.#prepare(command.sql, reply);
+        return;
+      case 'stmt_execute':
+        await this.#execute(packet, command, reply);
+        return;
+      case 'stmt_close': {
+        const statement = this.#statements.get(command.statementId);
+        if (statement === undefined) return;
+        this.#statements.delete(command.statementId);
+        for (const [backend, id] of statement.on) {
+          const close = Buffer.alloc(5);
+          close[0] = CommandCode.stmtClose;
+          close.writeUInt32LE(id, 1);
+          backend.send(encodePacket(close, 0).bytes);
+        }
+        return;
+      }
+      case 'stmt_send_long_data': {
+        const id = this.#resolveStatementId(command.statementId);
+        const statement = id === undefined ? undefined : this.#statements.get(id);
+        const backend = statement?.home ?? statement?.on.keys().next().value;
+        if (statement === undefined || backend === undefined || backend.closed) return;
+        const payload = Buffer.from(packet.payload);
+        payload.writeUInt32LE(statement.on.get(backend) ?? 0, 1);
+        statement.home = backend;
+        statement.longData = true;
+        backend.send(encodePacket(payload, packet.firstSequenceId).bytes);
+        return;
+      }
+      case 'stmt_reset': {
+        const statement = this.#statements.get(command.statementId);
+        const backend = statement?.home;
+        if (statement === undefined) {
+          this.#send(
+            encodeErrPacket({
+              errorCode: 1243,
+              sqlState: 'HY000',
+              message: `Unknown prepared statement handler (${command.statementId}) given to mysqld_stmt_reset`,
+            }),
+            reply,
+          );
+          return;
+        }
+        statement.longData = false;
+        if (backend === undefined || backend.closed) {
+          this.#send(encodeOkPacket(okPacket(this.#statusFlags()), this.#capabilities), reply);
+          return;
+        }
+        const payload = Buffer.from(packet.payload);
+        payload.writeUInt32LE(statement.on.get(backend) ?? 0, 1);
+        await this.#relayOn(backend, encodePacket(payload, packet.firstSequenceId).bytes, 'ok', reply);
+        return;
+      }
+      case 'reset_connection':
+        // Reopening the backend connections resets them; the database stays, as in MariaDB.
+        this.#resetState();
+        this.#send(encodeOkPacket(okPacket(ServerStatus.autocommit), this.#capabilities), reply);
+        return;
+      case 'change_user':
+        try {
+          await this.#ctx.accounts.prepare(command.user, Date.now());
+        } catch (error) {
+          this.#sendError('DATABASE_UNAVAILABLE', `cannot read accounts: ${(error as Error).message}`, reply);
+          return;
+        }
+        this.#loginActions(this.#login.changeUser(command, this.#capabilities), true);
+        return;
+      case 'statistics':
+        this.#send(
+          Buffer.from(
+            `WolfScale proxy: connection ${this.connectionId}; ask the MariaDB server for its statistics`,
+          ),
+          reply,
+        );
+        return;
+      case 'set_option':
+      case 'process_kill':
+      case 'unsupported':
+        this.#sendError(
+          'BAD_REQUEST',
+          `the WolfScale proxy does not support command ${describeCommand(command)}; ${command.kind === 'set_option' ? 'set multi-statements in the connection options instead' : command.kind === 'process_kill' ? 'run KILL on the MariaDB server itself' : 'connect to MariaDB directly for it'}`,
+          reply,
+        );
+        return;
+      default:
+        this.#sendError('BAD_REQUEST', 'unknown command', reply);
+    }
+  }
+
+  #statusFlags(): number {
+    return (
+      (this.#routing.autocommit ? ServerStatus.autocommit : 0) |
+      (this.#routing.inTransaction ? ServerStatus.inTransaction : 0)
+    );
+  }
+
+  #resolveStatementId(id: number): number | undefined {
+    return id === lastPreparedStatementId ? this.#lastPrepared : id;
+  }
+
+  // ---- routing and relaying ------------------------------------------------------------------
+
+  /**
+   * Routes one command and relays its response: picks the backend, brings its session state up
+   * to date, sends, relays; retries an autocommit read once when the backend fails before any byte
+   * reached the client; never answers a write whose result is unknown with anything but an ERR.
+   */
+  async #run(options: {
+    readonly classification: Pick<Classification, 'route' | 'reason' | 'pin'>;
+    readonly expectation: ResponseExpectation;
+    readonly bytes: (backend: Backend) => Buffer | Promise<Buffer | undefined>;
+    readonly forceBackend?: Backend;
+    readonly onSuccess?: (backend: Backend, outcome: ResponseOutcome) => void;
+  }): Promise<void> {
+    const { classification } = options;
+    for (let attempt = 0; ; attempt += 1) {
+      const retryable =
+        classification.route === 'read' && this.#routing.autocommit && !this.#routing.inTransaction;
+      let backend: Backend | undefined;
+      let name: BackendName;
+      if (options.forceBackend !== undefined && !options.forceBackend.closed) {
+        backend = options.forceBackend;
+        name = backend === this.#leader ? 'leader' : 'local';
+      } else {
+        const decision: RouteDecision = route(
+          this.#routing,
+          classification,
+          this.#ctx.cluster.view(),
+          this.#ctx.maxLagMs,
+        );
+        if (this.#debug)
+          this.#ctx.logger.debug(
+            { connectionId: this.connectionId, backend: decision.backend, reason: decision.reason },
+            'proxy route',
+          );
+        name = decision.backend;
+        backend = await this.#acquire(name);
+        if (backend === undefined) return;
+        if (backend === this.#local) name = 'local';
+      }
+      try {
+        if (this.#needsSync(backend)) await this.#sync(backend);
+        const produced = options.bytes(backend);
+        const bytes = produced instanceof Promise ? await produced : produced;
+        if (bytes === undefined) return;
+        const outcome = await backend.request(
+          bytes,
+          options.expectation,
+          (chunk) => this.#relay(chunk, backend),
+          () => {
+            this.#infile = backend;
+            this.#drainInfile();
+          },
+        );
+        this.#infile = undefined;
+        this.#absorb(backend, name, classification, outcome);
+        if (outcome.errPayload === undefined) options.onSuccess?.(backend, outcome);
+        return;
+      } catch (error) {
+        this.#infile = undefined;
+        if (error instanceof SyncFailed) {
+          this.#write(encodePacket(error.errPayload, 1).bytes);
+          return;
+        }
+        if (!(error instanceof BackendLost)) throw error;
+        this.#forget(backend);
+        if (error.relayed) {
+          this.close(`backend lost mid-response: ${error.message}`);
+          return;
+        }
+        if (retryable && attempt === 0) {
+          this.#ctx.logger.info(
+            { connectionId: this.connectionId, reason: error.message },
+            'proxy read retried',
+          );
+          continue;
+        }
+        if (this.#routing.inTransaction) this.#routing = { ...this.#routing, inTransaction: false };
+        this.#sendError(
+          'OUTCOME_UNKNOWN',
+          `the connection to ${backend.target.label} was lost before the statement's result arrived (${error.message}): it may or may not have been applied; check before retrying`,
+        );
+        return;
+      }
+    }
+  }
+
+  #relay(chunk: Buffer, backend: Backend): void {
+    if (!this.#write(chunk) && !this.#waitingDrain) {
+      this.#waitingDrain = true;
+      backend.pause();
+    }
+  }
+
+  /** Relays one command's response from a given backend (no routing, no retry). */
+  async #relayOn(
+    backend: Backend,
+    bytes: Buffer,
+    expectation: ResponseExpectation,
+    reply: number,
+  ): Promise<void> {
+    try {
+      const outcome = await backend.request(bytes, expectation, (chunk) => this.#relay(chunk, backend));
+      if (outcome.statusFlags !== undefined)
+        this.#routing = afterResponse(this.#routing, {
+          backend: backend === this.#leader ? 'leader' : 'local',
+          pin: undefined,
+          succeeded: true,
+          statusFlags: outcome.statusFlags,
+          lastGtids: [],
+        });
+    } catch (error) {
+      if (!(error instanceof BackendLost)) throw error;
+      this.#forget(backend);
+      if (error.relayed) this.close(error.message);
+      else
+        this.#sendError('DATABASE_UNAVAILABLE', `the connection to ${backend.target.label} was lost`, reply);
+    }
+  }
+
+  #absorb(
+    backend: Backend,
+    name: BackendName,
+    classification: Pick<Classification, 'route' | 'reason' | 'pin'>,
+    outcome: ResponseOutcome,
+  ): void {
+    const lastGtids: string[] = [];
+    for (const payload of outcome.okPayloads) {
+      if (!okHasSessionState(payload)) continue;
+      const ok = decodeOkPacket(payload, backend.capabilities);
+      if (!ok.ok) continue;
+      for (const change of ok.value.sessionStateChanges) {
+        if (change.kind === 'system_variable' && change.name === 'last_gtid') lastGtids.push(change.value);
+        else if (change.kind === 'schema') {
+          this.#database = change.schema;
+          backend.database = change.schema;
+        }
+      }
+    }
+    const succeeded = outcome.errPayload === undefined;
+    // Without session tracking no GTID comes back: after a write, reads stay on the leader.
+    const untracked =
+      succeeded &&
+      name === 'leader' &&
+      classification.route === 'leader' &&
+      !hasCapability(backend.capabilities, Capability.sessionTrack);
+    this.#routing = afterResponse(this.#routing, {
+      backend: name,
+      pin: untracked ? 'connection-state' : classification.pin,
+      succeeded,
+      statusFlags: outcome.statusFlags,
+      lastGtids,
+    });
+  }
+
+  #forget(backend: Backend): void {
+    backend.close('dropped');
+    if (this.#local === backend) this.#local = undefined;
+    if (this.#leader === backend) {
+      this.#leader = undefined;
+      this.#leaderId = undefined;
+    }
+    for (const statement of this.#statements.values()) {
+      statement.on.delete(backend);
+      statement.typesSent.delete(backend);
+      if (statement.home === backend) statement.home = undefined;
+    }
+  }
+
+  #drainInfile(): void {
+    for (;;) {
+      const backend = this.#infile;
+      if (backend === undefined) return;
+      const next = this.#framer.next();
+      if (!next.ok) {
+        this.#fatal('PACKET_TOO_LARGE', `LOCAL INFILE data: ${next.error.message}`, 0);
+        return;
+      }
+      if (next.value === undefined) return;
+      backend.send(encodePacket(next.value.payload, next.value.firstSequenceId).bytes);
+      if (next.value.payload.length === 0) this.#infile = undefined;
+    }
+  }
+
+  #needsSync(backend: Backend): boolean {
+    return (
+      (this.#database !== undefined && backend.database !== this.#database) ||
+      backend.setsApplied < this.#sets.length
+    );
+  }
+
+  /** Brings a backend's session state up to the session's: database, then the SET statements it missed. */
+  async #sync(backend: Backend): Promise<void> {
+    if (this.#database !== undefined && backend.database !== this.#database) {
+      const payload = Buffer.concat([Buffer.from([CommandCode.initDb]), Buffer.from(this.#database, 'utf8')]);
+      const outcome = await backend.request(encodePacket(payload, 0).bytes, 'ok', undefined);
+      if (outcome.errPayload !== undefined) throw new SyncFailed(outcome.errPayload);
+      backend.database = this.#database;
+    }
+    while (backend.setsApplied < this.#sets.length) {
+      const sql = this.#sets[backend.setsApplied] as Buffer;
+      const outcome = await backend.request(encodePacket(encodeComQuery(sql), 0).bytes, 'query', undefined);
+      if (outcome.errPayload !== undefined) throw new SyncFailed(outcome.errPayload);
+      backend.setsApplied += 1;
+    }
+  }
+
+  /** The backend connection for a route; undefined when it cannot be had (the client got an ERR). */
+  async #acquire(name: BackendName): Promise<Backend | undefined> {
+    const deadline = Date.now() + this.#ctx.failoverWaitMs;
+    for (;;) {
+      if (this.#phase === 'closed') return undefined;
+      const view = this.#ctx.cluster.view();
+      if (name === 'local' || view.localIsLeader) {
+        if (this.#local !== undefined && !this.#local.closed) return this.#local;
+        const target = {
+          host: this.#ctx.local.host,
+          port: this.#ctx.local.port,
+          label: `the local MariaDB ${this.#ctx.local.host}:${this.#ctx.local.port}`,
+        };
+        const backend = await this.#connect(target, name === 'leader' ? deadline : undefined);
+        if (backend === 'retry') {
+          await new Promise((resolve) => setTimeout(resolve, leaderPollMs));
+          continue;
+        }
+        if (backend !== undefined) this.#local = backend;
+        return backend;
+      }
+      const leader = this.#ctx.cluster.leaderProxy();
+      if (leader !== undefined) {
+        if (this.#leader !== undefined && !this.#leader.closed && this.#leaderId === leader.id)
+          return this.#leader;
+        if (this.#leader !== undefined && !this.#leader.closed) {
+          if (this.#routing.inTransaction) {
+            this.#forget(this.#leader);
+            this.#routing = { ...this.#routing, inTransaction: false };
+            this.#sendError(
+              'OUTCOME_UNKNOWN',
+              `the leader changed to ${leader.id} during this transaction: it was not committed; start it again`,
+            );
+            return undefined;
+          }
+          this.#forget(this.#leader);
+        }
+        const target = {
+          host: leader.host,
+          port: leader.port,
+          label: `the leader ${leader.id}'s proxy ${leader.host}:${leader.port}`,
+        };
+        const backend = await this.#connect(target, deadline);
+        if (backend !== 'retry') {
+          if (backend !== undefined) {
+            this.#leader = backend;
+            this.#leaderId = leader.id;
+          }
+          return backend;
+        }
+      }
+      if (Date.now() >= deadline) {
+        this.#sendError(
+          'NO_LEADER',
+          `no leader was elected within proxy.failover_wait_ms (${this.#ctx.failoverWaitMs} ms); the statement was not run: retry`,
+        );
+        return undefined;
+      }
+      await new Promise((resolve) => setTimeout(resolve, leaderPollMs));
+    }
+  }
+
+  async #connect(
+    target: BackendTarget,
+    retryUntil: number | undefined,
+  ): Promise<Backend | 'retry' | undefined> {
+    try {
+      const backend = await Backend.connect(
+        target,
+        {
+          credentials: this.#credentials,
+          database: this.#database,
+          capabilities: this.#capabilities,
+          characterSet: this.#characterSet,
+          connectAttributes: this.#connectAttributes,
+        },
+        {
+          timeoutMs: backendConnectTimeoutMs,
+          trackGtid: hasCapability(this.#capabilities, Capability.sessionTrack),
+        },
+      );
+      backend.database = this.#database;
+      return backend;
+    } catch (error) {
+      if (!(error instanceof BackendConnectError)) throw error;
+      if (error.serverError !== undefined) {
+        // The backend's own refusal (access denied for this database, too many connections...).
+        this.#write(encodePacket(encodeErrPacket(error.serverError), 1).bytes);
+        return undefined;
+      }
+      if (retryUntil !== undefined && Date.now() < retryUntil) return 'retry';
+      this.#sendError('DATABASE_UNAVAILABLE', `${error.message}; the statement was not run: retry`);
+      return undefined;
+    }
+  }
+
+  // ---- prepared statements -------------------------------------------------------------------
+
+  async #prepare(sql: Buffer, reply: number): Promise<void> {
+    const full = sql.length > classifiedBytesMax ? undefined : classify(sql.toString('utf8'));
+    const classification: Pick<Classification, 'route' | 'reason' | 'pin'> =
+      full === undefined || full.route === 'session'
+        ? {
+            route: 'leader',
+            reason: full === undefined ? 'longer than 1 MiB' : 'a prepared session statement',
+          }
+        : { route: full.route, reason: full.reason, ...(full.pin === undefined ? {} : { pin: full.pin }) };
+    const clientId = this.#nextStatementId;
+    const decision = route(this.#routing, classification, this.#ctx.cluster.view(), this.#ctx.maxLagMs);
+    const backend = await this.#acquire(decision.backend);
+    if (backend === undefined) return;
+    try {
+      await this.#sync(backend);
+      const prepared = await this.#prepareOn(backend, sql);
+      if (prepared.kind === 'err') {
+        this.#write(encodePacket(prepared.errPayload, reply).bytes);
+        return;
+      }
+      this.#nextStatementId = clientId >= 0x7fffffff ? 1 : clientId + 1;
+      const statement: PreparedStatement = {
+        sql: Buffer.from(sql),
+        classification,
+        parameterCount: prepared.parameterCount,
+        on: new Map([[backend, prepared.statementId]]),
+        typesSent: new Set(),
+        types: undefined,
+        home: backend,
+        longData: false,
+      };
+      this.#statements.set(clientId, statement);
+      this.#lastPrepared = clientId;
+      // The response as the backend sent it, with the client's statement id.
+      const bytes = Buffer.concat(prepared.collected);
+      bytes.writeUInt32LE(clientId, 5);
+      this.#write(bytes);
+    } catch (error) {
+      if (error instanceof SyncFailed) {
+        this.#write(encodePacket(error.errPayload, reply).bytes);
+        return;
+      }
+      if (!(error instanceof BackendLost)) throw error;
+      this.#forget(backend);
+      this.#sendError(
+        'DATABASE_UNAVAILABLE',
+        `the connection to ${backend.target.label} was lost during a prepare: retry`,
+        reply,
+      );
+    }
+  }
+
+  async #prepareOn(
+    backend: Backend,
+    sql: Buffer,
+  ): Promise<
+    | { kind: 'ok'; statementId: number; parameterCount: number; collected: readonly Buffer[] }
+    | { kind: 'err'; errPayload: Buffer }
+  > {
+    const outcome = await backend.request(
+      encodePacket(encodeComStmtPrepare(sql), 0).bytes,
+      'prepare',
+      undefined,
+    );
+    if (outcome.errPayload !== undefined) return { kind: 'err', errPayload: outcome.errPayload };
+    const first =
+      outcome.collected.length === 1 ? (outcome.collected[0] as Buffer) : Buffer.concat(outcome.collected);
+    // header (4) + status (1) + statement id (4) + columns (2) + parameters (2)
+    return {
+      kind: 'ok',
+      statementId: first.readUInt32LE(5),
+      parameterCount: first.readUInt16LE(11),
+      collected: [first],
+    };
+  }
+
+  async #execute(
+    packet: Packet,
+    command: ClientCommand & { kind: 'stmt_execute' },
+    reply: number,
+  ): Promise<void> {
+    const clientId = this.#resolveStatementId(command.statementId);
+    const statement = clientId === undefined ? undefined : this.#statements.get(clientId);
+    if (statement === undefined) {
+      this.#send(
+        encodeErrPacket({
+          errorCode: 1243,
+          sqlState: 'HY000',
+          message: `Unknown prepared statement handler (${command.statementId}) given to mysqld_stmt_execute`,
+        }),
+        reply,
+      );
+      return;
+    }
+    const bitmapBytes = (statement.parameterCount + 7) >> 3;
+    const boundAt = 10 + bitmapBytes;
+    if (statement.parameterCount > 0 && packet.payload[boundAt] === 1) {
+      statement.types = Buffer.from(
+        packet.payload.subarray(boundAt + 1, boundAt + 1 + 2 * statement.parameterCount),
+      );
+    }
+    await this.#run({
+      classification: statement.classification,
+      expectation: 'execute',
+      ...(statement.longData && statement.home !== undefined ? { forceBackend: statement.home } : {}),
+      bytes: async (backend) => {
+        let backendId = statement.on.get(backend);
+        if (backendId === undefined) {
+          const prepared = await this.#prepareOn(backend, statement.sql);
+          if (prepared.kind === 'err') {
+            this.#write(encodePacket(prepared.errPayload, reply).bytes);
+            return undefined;
+          }
+          backendId = prepared.statementId;
+          statement.on.set(backend, backendId);
+        }
+        statement.home = backend;
+        statement.longData = false;
+        let payload = Buffer.from(packet.payload);
+        payload.writeUInt32LE(backendId, 1);
+        if (statement.parameterCount > 0 && payload.length > boundAt) {
+          if (payload[boundAt] === 1) statement.typesSent.add(backend);
+          else if (!statement.typesSent.has(backend) && statement.types !== undefined) {
+            // This backend never got the parameter types (the statement moved here): send them.
+            payload = Buffer.concat([
+              payload.subarray(0, boundAt),
+              Buffer.from([1]),
+              statement.types,
+              payload.subarray(boundAt + 1),
+            ]);
+            statement.typesSent.add(backend);
+          }
+        }
+        return encodePacket(payload, packet.firstSequenceId).bytes;
+      },
+    });
+  }
+}
+
+/** Whether an OK packet's status flags announce session-state changes (cheap pre-check). */
+function okHasSessionState(payload: Buffer): boolean {
+  let at = 1;
+  for (let field = 0; field < 2; field += 1) {
+    const first = payload[at];
+    if (first === undefined) return false;
+    at += first < 0xfb ? 1 : first === 0xfc ? 3 : first === 0xfd ? 4 : 9;
+  }
+  const flags = (payload[at] ?? 0) | ((payload[at + 1] ?? 0) << 8);
+  return (flags & ServerStatus.sessionStateChanged) !== 0;
+}
+
+function describeCommand(command: ClientCommand): string {
+  return command.kind === 'unsupported'
+    ? `0x${command.code.toString(16).padStart(2, '0')}`
+    : command.kind.toUpperCase();
+}
