@@ -256,17 +256,6 @@ export class Leadership {
     return Number(rows[0]?.n ?? 0);
   }
 
-  /** KILL CONNECTION of every session waiting for a semi-sync acknowledgement; returns how many. */
-  async #endSemiSyncWaiters(): Promise<number> {
-    const rows = (await this.#options.sql.query(
-      "SELECT id FROM information_schema.processlist WHERE state = 'Waiting for semi-sync ACK from slave'",
-    )) as Array<{ id: number | bigint }>;
-    for (const row of rows) {
-      await this.#options.sql.query(`KILL CONNECTION ${BigInt(row.id).toString()}`).catch(() => undefined);
-    }
-    return rows.length;
-  }
-
   async #lead(term: number, signal: AbortSignal): Promise<void> {
     const { log, admin, applyLoop } = this.#options;
     const step = (name: string): boolean => {
