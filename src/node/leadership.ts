@@ -56,6 +56,12 @@ export class Leadership {
   #current: RoleChangedCommand | undefined;
   #captureLoop: CaptureLoop | undefined;
   #state: LeadershipState = { kind: 'follower' };
+  /**
+   * The last #follow() finished and no #lead() began since: MariaDB is read-only, its semi-sync
+   * master is off and no commit can be waiting for an acknowledgement. A node that becomes a
+   * candidate then skips the quiet rounds (measured: they delayed every failover by 200 ms).
+   */
+  #followerSettled = false;
   #abort = new AbortController();
   /** Set by close(): the step-down of a shutdown does not wait forever for a MariaDB that is down. */
   #closing = false;
@@ -183,8 +189,9 @@ export class Leadership {
     // semi-sync already disabled its client got an OK for a transaction no quorum held (lost
     // after the rewind). So semi-sync stays on until no such straggler can remain: it would wait
     // for an acknowledgement, is ended here, and only two quiet rounds 100 ms apart let us on.
+    const settled = this.#followerSettled;
     await this.#retry('end sessions waiting for a semi-sync acknowledgement', undefined, async () => {
-      for (let quietRounds = 0; quietRounds < 2; ) {
+      for (let quietRounds = 0; quietRounds < 2 && !settled; ) {
         // Only a group commit's leader shows the waiting state, and killing it alone releases
         // the rest of its group with an OK: when anyone waits, every client session is ended.
         const waiting = await this.#semiSyncWaiterCount();
@@ -200,6 +207,7 @@ export class Leadership {
       }
     });
     await this.#retry('disable semi-sync master', undefined, () => admin.disableSemiSyncMaster());
+    this.#followerSettled = true;
   }
 
   /**
@@ -258,6 +266,7 @@ export class Leadership {
 
   async #lead(term: number, signal: AbortSignal): Promise<void> {
     const { log, admin, applyLoop } = this.#options;
+    this.#followerSettled = false;
     const step = (name: string): boolean => {
       if (!this.#stillLeading(term)) return false;
       this.#state = { kind: 'opening', term, step: name };
