@@ -4,7 +4,7 @@ import { ack, engine, leader, receive, recovered, step, ticks } from './engine-h
 describe('election: exact commands', () => {
   test('the lowest ID times out after the election timeout and asks for pre-votes without changing its term', () => {
     const e = engine('n1');
-    expect(ticks(e, 9)).toEqual([]);
+    expect(ticks(e, 10)).toEqual([]);
     expect(ticks(e, 1)).toEqual([
       {
         kind: 'roleChanged',
@@ -26,7 +26,7 @@ describe('election: exact commands', () => {
     expect(e.status().term).toBe(0);
   });
 
-  test('rank × stagger: n2 waits 3 ticks more than n1, n3 six more', () => {
+  test('rank × stagger: n1 waits one tick past the election timeout, n2 3 ticks more, n3 six more', () => {
     const firstCampaignTick = (id: string) => {
       const e = engine(id);
       for (let tick = 1; tick <= 40; tick++) {
@@ -34,12 +34,12 @@ describe('election: exact commands', () => {
       }
       return null;
     };
-    expect([firstCampaignTick('n1'), firstCampaignTick('n2'), firstCampaignTick('n3')]).toEqual([10, 13, 16]);
+    expect([firstCampaignTick('n1'), firstCampaignTick('n2'), firstCampaignTick('n3')]).toEqual([11, 14, 17]);
   });
 
   test('winning the pre-vote persists the new term and the self-vote before the vote requests go out', () => {
     const e = engine('n1');
-    ticks(e, 10);
+    ticks(e, 11);
     expect(
       receive(e, { kind: 'preVoteResponse', from: 'n2', to: 'n1', term: 0, proposedTerm: 1, granted: true }),
     ).toEqual([
@@ -129,7 +129,7 @@ describe('election: exact commands', () => {
 
   test('a new leader appends a no-op of its term and replicates it before anything else', () => {
     const e = engine('n1');
-    ticks(e, 10);
+    ticks(e, 11);
     receive(e, { kind: 'preVoteResponse', from: 'n2', to: 'n1', term: 0, proposedTerm: 1, granted: true });
     expect(receive(e, { kind: 'voteResponse', from: 'n2', to: 'n1', term: 1, granted: true })).toEqual([
       { kind: 'roleChanged', role: 'LEADER', term: 1, leaderId: 'n1', reason: 'won the election' },
@@ -200,7 +200,7 @@ describe('election: exact commands', () => {
 
   test('a node returning from a partition cannot depose a healthy leader: its pre-vote fails and its term stays', () => {
     const e = engine('n3');
-    ticks(e, 16);
+    ticks(e, 17);
     expect(e.status().role).toBe('CANDIDATE');
     receive(e, { kind: 'preVoteResponse', from: 'n1', to: 'n3', term: 1, proposedTerm: 1, granted: false });
     // The higher term in the rejection is adopted: n3 follows and will hear from the leader.
@@ -221,7 +221,7 @@ describe('election: exact commands', () => {
 
   test('a single-node cluster elects itself', () => {
     const e = engine('n1', { members: [{ id: 'n1', neverLeader: false }] });
-    const commands = ticks(e, 10);
+    const commands = ticks(e, 11);
     expect(commands).toContainEqual({ kind: 'persistHardState', term: 1, votedFor: 'n1' });
     expect(e.status().role).toBe('LEADER');
     expect(step(e, { kind: 'appended', logId: { term: 1, index: 1 } })).toEqual([
@@ -299,7 +299,7 @@ describe('step-down, transfer and failback', () => {
 
   test('failback: a leader with a higher ID hands over to a caught-up, healthy lower ID', () => {
     const e = engine('n2');
-    ticks(e, 13);
+    ticks(e, 14);
     receive(e, { kind: 'preVoteResponse', from: 'n3', to: 'n2', term: 0, proposedTerm: 1, granted: true });
     receive(e, { kind: 'voteResponse', from: 'n3', to: 'n2', term: 1, granted: true });
     step(e, { kind: 'appended', logId: { term: 1, index: 1 } });

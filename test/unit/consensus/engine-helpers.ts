@@ -83,7 +83,7 @@ export function leader(
   options: { config?: Partial<EngineConfig>; members?: readonly Member[] } = {},
 ): Engine {
   const e = engine('n1', options);
-  ticks(e, 10);
+  ticks(e, 11); // the election timeout (10) and one tick past the peers' leases
   const peers = (options.members ?? three).filter((m) => m.id !== 'n1');
   for (const peer of peers) {
     receive(e, { kind: 'preVoteResponse', from: peer.id, to: 'n1', term: 0, proposedTerm: 1, granted: true });

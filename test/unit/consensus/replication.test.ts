@@ -164,7 +164,7 @@ describe('leader: commit and flow control', () => {
 
   test('an entry of an earlier term is not committed by counting; the no-op of the new term commits it (raft §5.4.2)', () => {
     const e = engine('n1', { recovered: recovered([1, 2], 2) });
-    ticks(e, 10);
+    ticks(e, 11);
     receive(e, { kind: 'preVoteResponse', from: 'n2', to: 'n1', term: 2, proposedTerm: 3, granted: true });
     receive(e, { kind: 'voteResponse', from: 'n2', to: 'n1', term: 3, granted: true });
     expect(e.status()).toMatchObject({ role: 'LEADER', term: 3, lastLogId: { term: 3, index: 3 } });
@@ -202,7 +202,7 @@ describe('leader: commit and flow control', () => {
 
   test('a rejection backs off by the conflict hint, then replication resumes from there', () => {
     const e = engine('n1', { recovered: recovered([1, 1, 1, 1], 1) });
-    ticks(e, 10);
+    ticks(e, 11);
     receive(e, { kind: 'preVoteResponse', from: 'n2', to: 'n1', term: 1, proposedTerm: 2, granted: true });
     receive(e, { kind: 'voteResponse', from: 'n2', to: 'n1', term: 2, granted: true });
     const commands = receive(e, {
