@@ -31,6 +31,8 @@ export interface RewindOptions {
   readonly server: LocalServer;
   readonly dataDir: string;
   readonly logger: Logger;
+  /** No step-down is queued or running (`Leadership.steppedDown`): semi-sync master is off. */
+  readonly steppedDown: () => boolean;
 }
 
 interface Journal {
@@ -111,6 +113,8 @@ export class Rewind {
   }
 
   async #check(reason: string, signal: AbortSignal): Promise<void> {
+    // Read before anything else: a leadership that ends after this point makes this check stale.
+    const epoch = this.#options.log.status().checkEpoch;
     const previous = await this.#journal.load();
     if (previous?.phase === 'undoing') {
       this.#migrate(
@@ -131,6 +135,7 @@ export class Rewind {
     if (tail.groups.length === 0) {
       this.#view = { ...this.#view, state: previous === undefined ? 'clean' : 'rewound' };
       this.#logger.debug({ reason, commitIndex }, 'the local binlog holds only committed transactions');
+      this.#options.log.localStateChecked(epoch);
       return;
     }
     const refused = tail.groups.filter((group) => group.kind !== 'transactional');
@@ -146,6 +151,7 @@ export class Rewind {
       );
     }
     await this.#undo(tail, reason);
+    this.#options.log.localStateChecked(epoch);
   }
 
   async #undo(tail: BinlogTail, reason: string): Promise<void> {
@@ -224,9 +230,15 @@ export class Rewind {
    * read and before RESET MASTER, so its row stayed while its GTID vanished: the node diverged.
    * A COMMIT that passed its read_only check just before read_only=ON can still reach the binlog
    * after it (it then waits for an acknowledgement and the step-down ends it), so, like the
-   * step-down, this wants two quiet rounds 100 ms apart.
+   * step-down, this wants two quiet rounds 100 ms apart. And first the step-down must be done
+   * (semi-sync master off): applying resumes after this check, and an applied commit would wait
+   * for an acknowledgement forever while semi-sync master is on (see `Leadership.steppedDown`).
    */
   async #waitNoSemiSyncWaiters(signal: AbortSignal): Promise<void> {
+    while (!this.#options.steppedDown()) {
+      if (signal.aborted) throw new Error('stopped');
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
     for (let quiet = 0; quiet < 2; ) {
       if (signal.aborted) throw new Error('stopped');
       const row = await selectOne(
