@@ -69,8 +69,14 @@ export class Rewind {
   }
 
   get view(): RewindView {
+    // A check still queued behind the one that finished: the state it reports is not current.
+    if (this.#pending > 0 && (this.#view.state === 'clean' || this.#view.state === 'rewound'))
+      return { ...this.#view, state: 'waiting' };
     return this.#view;
   }
+
+  /** Checks scheduled and not finished. */
+  #pending = 0;
 
   get needsMigration(): boolean {
     return this.#view.state === 'needs_migration';
@@ -90,6 +96,9 @@ export class Rewind {
   }
 
   #schedule(reason: string): void {
+    // At once, not when the pause begins: the proxy stops serving local reads from this moment.
+    if (this.#view.state !== 'needs_migration') this.#view = { ...this.#view, state: 'waiting' };
+    this.#pending++;
     void this.#options.applyLoop
       .pauseWhile(async (signal) => {
         if (this.#view.state !== 'needs_migration') this.#view = { ...this.#view, state: 'waiting' };
@@ -109,7 +118,10 @@ export class Rewind {
           }
         }
       })
-      .catch(() => undefined);
+      .catch(() => undefined)
+      .finally(() => {
+        this.#pending--;
+      });
   }
 
   async #check(reason: string, signal: AbortSignal): Promise<void> {

@@ -353,7 +353,13 @@ export class WolfScaleNode implements NodeApi {
         if (cached !== undefined && now - cached.atMs < 2) return cached.view;
         const view: ClusterView = {
           localIsLeader: this.writeRoute().kind === 'local',
-          localHealthy: this.#health.kind === 'healthy',
+          // Until the rewind check is done, a deposed leader's MariaDB may show commits no quorum
+          // acknowledged (released when their sessions were ended): reads go to the leader.
+          localHealthy:
+            this.#health.kind === 'healthy' &&
+            this.#rewind.view.state !== 'waiting' &&
+            this.#rewind.view.state !== 'rewinding' &&
+            this.#rewind.view.state !== 'needs_migration',
           appliedPosition: this.#applyLoop.appliedPosition,
           lagMs: this.#lagMs(),
         };
