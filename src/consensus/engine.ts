@@ -67,6 +67,13 @@ export interface EngineOptions {
   readonly seed: number;
   /** The local MariaDB's health at start. */
   readonly healthy: boolean;
+  /**
+   * Whether the local database is known to hold nothing outside the committed log at start
+   * (default true: a runtime without local state to check). A runtime that rewinds (WolfScale's)
+   * passes false unless the node never ran before, and reports `localStateChecked` when its check
+   * is done. Until then the node is not a failback or transfer target and campaigns last.
+   */
+  readonly localStateChecked?: boolean;
   readonly config?: Partial<EngineConfig>;
   readonly recovered?: RecoveredState;
 }
@@ -85,6 +92,10 @@ export interface EngineStatus {
   readonly members: readonly Member[];
   readonly membershipIndex: number;
   readonly healthy: boolean;
+  /** The local database was checked against the log since this node last led (see `localStateChecked`). */
+  readonly localStateChecked: boolean;
+  /** Counts the leaderships this node ended; a `localStateChecked` input names the epoch its check began in. */
+  readonly checkEpoch: number;
   readonly transferTo: NodeId | null;
   /** Leader only: this term began with an operator's transfer, so failback waits for the next election. */
   readonly failbackSuppressed: boolean;
@@ -141,6 +152,15 @@ export class Engine {
   /** Latest last; every one but the last is committed. */
   private memberships: Membership[];
   private healthy: boolean;
+  /**
+   * The runtime vouched that the local database holds nothing outside the committed log (its
+   * rewind check) since this node last led. A node that led may hold commits of that leadership
+   * no quorum acknowledged until the check has rewound them, or it may find them impossible to
+   * rewind (NEEDS_MIGRATION): handing it leadership then stalls writes (found by the rewind
+   * integration test: failback to a restarted old leader made the current leader read-only).
+   */
+  private localChecked: boolean;
+  private checkEpoch = 0;
 
   private nowTicks = 0;
   private electionElapsedTicks = 0;
@@ -201,6 +221,7 @@ export class Engine {
     );
     this.prng = new Prng(options.seed);
     this.healthy = options.healthy;
+    this.localChecked = options.localStateChecked ?? true;
     const recovered = options.recovered;
     this.term = recovered?.hardState.term ?? 0;
     this.votedFor = recovered?.hardState.votedFor ?? null;
@@ -238,6 +259,9 @@ export class Engine {
         break;
       case 'healthChanged':
         this.onHealthChanged(input.healthy);
+        break;
+      case 'localStateChecked':
+        if (input.epoch === this.checkEpoch) this.localChecked = true;
         break;
       case 'transferLeadership':
         this.onTransferLeadership(input.to);
@@ -277,6 +301,8 @@ export class Engine {
       members: this.members(),
       membershipIndex: this.latestMembership().index,
       healthy: this.healthy,
+      localStateChecked: this.localChecked,
+      checkEpoch: this.checkEpoch,
       transferTo: this.transfer?.to ?? null,
       failbackSuppressed: this.role === 'leader' && this.failbackSuppressed,
       learner: this.learner?.id ?? null,
@@ -357,9 +383,17 @@ export class Engine {
   }
 
   /**
-   * Position among the members allowed to lead, by node ID: 0 campaigns first. The leader this node follows is
-   * left out: the timer it sets runs out only when that leader is gone, so waiting a stagger for
-   * it would only delay the failover (one stagger is 300 ms at the default timings).
+   * Could take over now: healthy, and its local database checked since it last led. What a
+   * follower reports to its leader as `healthy` (failback and transfer targets need it).
+   */
+  private readyToLead(): boolean {
+    return this.healthy && this.localChecked;
+  }
+
+  /**
+   * Position among the members allowed to lead, by node ID: 0 campaigns first. The leader this
+   * node follows is left out: the timer it sets runs out only when that leader is gone, so waiting
+   * a stagger for it would only delay the failover (one stagger is 300 ms at the default timings).
    */
   private rank(): number {
     const leaders = this.members().filter(
@@ -421,8 +455,16 @@ export class Engine {
   private resetElectionTimer(): void {
     this.electionElapsedTicks = 0;
     const jitterTicks = this.failedRounds > 0 ? this.prng.below(this.config.electionTimeoutTicks + 1) : 0;
+    // A node whose local database is not checked yet campaigns after every checked one (it still
+    // campaigns: when every node restarts at once none is checked, and the check needs a leader).
+    const uncheckedRanks = this.localChecked
+      ? 0
+      : this.members().filter((member) => !member.neverLeader).length;
     this.electionDeadlineTicks =
-      this.config.electionTimeoutTicks + 1 + this.rank() * this.config.staggerTicks + jitterTicks;
+      this.config.electionTimeoutTicks +
+      1 +
+      (this.rank() + uncheckedRanks) * this.config.staggerTicks +
+      jitterTicks;
   }
 
   /** Leader lease: while a leader is known to be alive, nobody may start an election against it. */
@@ -509,6 +551,11 @@ export class Engine {
       this.term = term;
       this.votedFor = null;
       this.resetFollowerKnowledge();
+    }
+    if (this.role === 'leader') {
+      // What this leadership committed locally without a quorum must be checked (rewound) first.
+      this.localChecked = false;
+      this.checkEpoch++;
     }
     this.role = 'follower';
     this.preVote = false;
@@ -604,7 +651,8 @@ export class Engine {
     if (message.term < this.term) return;
     if (message.term > this.term)
       this.becomeFollower(message.term, message.from, 'timeout-now from a newer leader');
-    if (this.role === 'leader' || !this.canCampaign()) return;
+    // Not checked since it last led: taking over now would stall writes until the check is done.
+    if (this.role === 'leader' || !this.canCampaign() || !this.localChecked) return;
     this.pendingFailbackSuppression = message.byOperator;
     this.startElection(true);
   }
@@ -673,7 +721,7 @@ export class Engine {
       from: this.id,
       to: message.from,
       term: this.term,
-      healthy: this.healthy,
+      healthy: this.readyToLead(),
       lastLogId: this.log.lastId(),
       firstIndex: this.log.firstIndex,
     });
@@ -691,7 +739,7 @@ export class Engine {
       rejectedPrevIndex: 0,
       conflict: null,
       diverged: false,
-      healthy: this.healthy,
+      healthy: this.readyToLead(),
       lastLogId: this.log.lastId(),
       firstIndex: this.log.firstIndex,
       ...fields,

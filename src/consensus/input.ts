@@ -9,6 +9,7 @@ export type Input =
   | AppendedInput
   | ProposeInput
   | HealthChangedInput
+  | LocalStateCheckedInput
   | TransferLeadershipInput
   | ForcePromoteInput
   | AddMemberInput
@@ -45,6 +46,17 @@ export interface ProposeInput {
 export interface HealthChangedInput {
   readonly kind: 'healthChanged';
   readonly healthy: boolean;
+}
+
+/**
+ * The runtime checked its local database against the committed log (the rewind check: nothing
+ * outside the log, or rewound) in a check that began when `status().checkEpoch` was `epoch`. A
+ * check that began before this node's latest leadership ended is stale and ignored: only a check
+ * begun after it can vouch for what that leadership left in the database.
+ */
+export interface LocalStateCheckedInput {
+  readonly kind: 'localStateChecked';
+  readonly epoch: number;
 }
 
 /**

@@ -71,6 +71,7 @@ export interface AppendEntriesResponse extends Envelope {
   readonly rejectedPrevIndex: number;
   readonly conflict: LogId | null;
   readonly diverged: boolean;
+  /** Could take over: MariaDB healthy and its data checked against the log since it last led. */
   readonly healthy: boolean;
   /** The follower's last log entry (durable or not) and first retained index: they change on migration. */
   readonly lastLogId: LogId;
@@ -83,7 +84,11 @@ export interface Heartbeat extends Envelope {
   readonly commitIndex: number;
 }
 
-/** Reports the follower's MariaDB health (for failback and transfer targets) and its log end (for migration). */
+/**
+ * Reports whether the follower could take over (for failback and transfer targets: its MariaDB is
+ * healthy and its data was checked against the log since it last led) and its log end (for
+ * migration).
+ */
 export interface HeartbeatResponse extends Envelope {
   readonly kind: 'heartbeatResponse';
   readonly healthy: boolean;

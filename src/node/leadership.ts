@@ -65,6 +65,8 @@ export class Leadership {
   #abort = new AbortController();
   /** Set by close(): the step-down of a shutdown does not wait forever for a MariaDB that is down. */
   #closing = false;
+  /** Step-downs queued or running: counted when queued, so a check never sees a stale "done". */
+  #stepDownsPending = 0;
 
   constructor(options: LeadershipOptions) {
     this.#options = options;
@@ -75,6 +77,17 @@ export class Leadership {
     return this.#state;
   }
 
+  /**
+   * No step-down is queued or running: semi-sync master is off (or this node leads again).
+   * The rewind check, hence applying, waits for it: a commit applied while semi-sync master is
+   * still on waits for an acknowledgement no one sends, and the step-down's quiet rounds never
+   * end the node's own sessions, so both waited forever (chaos, 5 nodes, seed 5: a deposed leader
+   * stayed SYNCING at its last own GTID; docs/RELIABILITY.md "Failures found" 4).
+   */
+  get steppedDown(): boolean {
+    return this.#stepDownsPending === 0;
+  }
+
   /** Takes a role change from the engine; transitions run in order. */
   handle(change: RoleChangedCommand): void {
     if (change.role === 'LEADER') this.ledTerms.add(change.term);
@@ -82,8 +95,13 @@ export class Leadership {
     this.#abort.abort();
     this.#abort = new AbortController();
     const signal = this.#abort.signal;
+    if (change.role !== 'LEADER') this.#stepDownsPending++;
+    const follow = (): Promise<void> =>
+      this.#follow().finally(() => {
+        this.#stepDownsPending--;
+      });
     this.#chain = this.#chain
-      .then(() => (change.role === 'LEADER' ? this.#lead(change.term, signal) : this.#follow()))
+      .then(() => (change.role === 'LEADER' ? this.#lead(change.term, signal) : follow()))
       .catch((error: Error) => this.#logger.error({ err: error }, 'role transition failed'));
   }
 
@@ -132,8 +150,13 @@ export class Leadership {
 
   /** Puts MariaDB in the follower role now: at start, before the engine has said anything. */
   stepDownNow(): void {
+    this.#stepDownsPending++;
     this.#chain = this.#chain
-      .then(() => this.#follow())
+      .then(() =>
+        this.#follow().finally(() => {
+          this.#stepDownsPending--;
+        }),
+      )
       .catch((error: Error) => this.#logger.error({ err: error }, 'role transition failed'));
   }
 

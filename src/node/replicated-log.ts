@@ -60,6 +60,12 @@ export interface ReplicatedLogOptions {
   readonly neverLeader: boolean;
   readonly tickMs: number;
   readonly healthy: boolean;
+  /**
+   * This runtime checks its local database against the log (the rewind check) and reports it
+   * with `localStateChecked`. The engine then starts unchecked unless `fresh` (the node never
+   * ran: no WAL entries, no rewind baseline). Without it the engine counts as checked.
+   */
+  readonly localStateChecks?: { readonly fresh: boolean };
   readonly logger: Logger;
   readonly transport: Omit<TransportOptions, 'nodeId' | 'peers' | 'logger'>;
   readonly engine?: Partial<EngineConfig>;
@@ -186,6 +192,8 @@ export class ReplicatedLog {
       initialMembers: initialMembers(options),
       seed: options.seed ?? hashSeed(options.nodeId),
       healthy: options.healthy,
+      localStateChecked:
+        options.localStateChecks === undefined || (options.localStateChecks.fresh && wal.lastIndex() === 0),
       ...(options.engine === undefined ? {} : { config: options.engine }),
       recovered: {
         hardState: hard,
@@ -334,6 +342,11 @@ export class ReplicatedLog {
     return new Promise((resolve) =>
       this.#enqueue({ input: { kind: 'propose', payload }, proposal: resolve }),
     );
+  }
+
+  /** The rewind check that began at `epoch` (`status().checkEpoch`) found or left nothing outside the log. */
+  localStateChecked(epoch: number): void {
+    this.#enqueue({ input: { kind: 'localStateChecked', epoch } });
   }
 
   setHealthy(healthy: boolean): void {

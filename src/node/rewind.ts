@@ -31,6 +31,8 @@ export interface RewindOptions {
   readonly server: LocalServer;
   readonly dataDir: string;
   readonly logger: Logger;
+  /** No step-down is queued or running (`Leadership.steppedDown`): semi-sync master is off. */
+  readonly steppedDown: () => boolean;
 }
 
 interface Journal {
@@ -67,8 +69,14 @@ export class Rewind {
   }
 
   get view(): RewindView {
+    // A check still queued behind the one that finished: the state it reports is not current.
+    if (this.#pending > 0 && (this.#view.state === 'clean' || this.#view.state === 'rewound'))
+      return { ...this.#view, state: 'waiting' };
     return this.#view;
   }
+
+  /** Checks scheduled and not finished. */
+  #pending = 0;
 
   get needsMigration(): boolean {
     return this.#view.state === 'needs_migration';
@@ -88,6 +96,9 @@ export class Rewind {
   }
 
   #schedule(reason: string): void {
+    // At once, not when the pause begins: the proxy stops serving local reads from this moment.
+    if (this.#view.state !== 'needs_migration') this.#view = { ...this.#view, state: 'waiting' };
+    this.#pending++;
     void this.#options.applyLoop
       .pauseWhile(async (signal) => {
         if (this.#view.state !== 'needs_migration') this.#view = { ...this.#view, state: 'waiting' };
@@ -107,10 +118,15 @@ export class Rewind {
           }
         }
       })
-      .catch(() => undefined);
+      .catch(() => undefined)
+      .finally(() => {
+        this.#pending--;
+      });
   }
 
   async #check(reason: string, signal: AbortSignal): Promise<void> {
+    // Read before anything else: a leadership that ends after this point makes this check stale.
+    const epoch = this.#options.log.status().checkEpoch;
     const previous = await this.#journal.load();
     if (previous?.phase === 'undoing') {
       this.#migrate(
@@ -131,6 +147,7 @@ export class Rewind {
     if (tail.groups.length === 0) {
       this.#view = { ...this.#view, state: previous === undefined ? 'clean' : 'rewound' };
       this.#logger.debug({ reason, commitIndex }, 'the local binlog holds only committed transactions');
+      this.#options.log.localStateChecked(epoch);
       return;
     }
     const refused = tail.groups.filter((group) => group.kind !== 'transactional');
@@ -146,6 +163,7 @@ export class Rewind {
       );
     }
     await this.#undo(tail, reason);
+    this.#options.log.localStateChecked(epoch);
   }
 
   async #undo(tail: BinlogTail, reason: string): Promise<void> {
@@ -224,9 +242,15 @@ export class Rewind {
    * read and before RESET MASTER, so its row stayed while its GTID vanished: the node diverged.
    * A COMMIT that passed its read_only check just before read_only=ON can still reach the binlog
    * after it (it then waits for an acknowledgement and the step-down ends it), so, like the
-   * step-down, this wants two quiet rounds 100 ms apart.
+   * step-down, this wants two quiet rounds 100 ms apart. And first the step-down must be done
+   * (semi-sync master off): applying resumes after this check, and an applied commit would wait
+   * for an acknowledgement forever while semi-sync master is on (see `Leadership.steppedDown`).
    */
   async #waitNoSemiSyncWaiters(signal: AbortSignal): Promise<void> {
+    while (!this.#options.steppedDown()) {
+      if (signal.aborted) throw new Error('stopped');
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
     for (let quiet = 0; quiet < 2; ) {
       if (signal.aborted) throw new Error('stopped');
       const row = await selectOne(

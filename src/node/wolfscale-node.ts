@@ -1,4 +1,4 @@
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { access, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as mariadb from 'mariadb';
 import type { Logger } from 'pino';
@@ -141,6 +141,9 @@ export class WolfScaleNode implements NodeApi {
       neverLeader: config.cluster.never_leader,
       tickMs: this.#settings.tickMs,
       healthy: this.#health.kind === 'healthy',
+      // A node that ran before may hold commits of a leadership no quorum acknowledged: it is no
+      // failback or transfer target, and campaigns last, until its rewind check is done.
+      localStateChecks: { fresh: !(await fileExists(join(config.node.data_dir, 'rewind-baseline.json'))) },
       logger: this.#logger,
       engine: this.#settings.engine,
       wal: {
@@ -221,16 +224,18 @@ export class WolfScaleNode implements NodeApi {
       },
       dataDir: config.node.data_dir,
       logger: this.#logger,
+      steppedDown: () => this.#leadership.steppedDown,
     });
+    // Whatever role this node's MariaDB was left in (a node process restarted while MariaDB
+    // kept running may find it writable with semi-sync on), it starts as a follower; the first
+    // rewind check waits for that step-down.
+    this.#leadership.stepDownNow();
     this.#rewind.start();
     this.#log.onRoleChanged((change) => this.#roleChanged(change));
     this.#log.onEvent((event) => {
       if (event.kind === 'transferStarted') this.#leadership.transferStarted(event.to);
       else if (event.kind === 'transferAborted') this.#leadership.transferAborted();
     });
-    // Whatever role this node's MariaDB was left in (a node process restarted while MariaDB
-    // kept running may find it writable with semi-sync on), it starts as a follower.
-    this.#leadership.stepDownNow();
     const initial = this.#log.role();
     if (initial !== undefined) this.#roleChanged(initial);
     this.#applyLoop.start();
@@ -348,7 +353,13 @@ export class WolfScaleNode implements NodeApi {
         if (cached !== undefined && now - cached.atMs < 2) return cached.view;
         const view: ClusterView = {
           localIsLeader: this.writeRoute().kind === 'local',
-          localHealthy: this.#health.kind === 'healthy',
+          // Until the rewind check is done, a deposed leader's MariaDB may show commits no quorum
+          // acknowledged (released when their sessions were ended): reads go to the leader.
+          localHealthy:
+            this.#health.kind === 'healthy' &&
+            this.#rewind.view.state !== 'waiting' &&
+            this.#rewind.view.state !== 'rewinding' &&
+            this.#rewind.view.state !== 'needs_migration',
           appliedPosition: this.#applyLoop.appliedPosition,
           lagMs: this.#lagMs(),
         };
@@ -663,6 +674,13 @@ async function clusterTls(config: ConfigFile): Promise<TransportTls | undefined>
     key: await read('cluster.tls_key', keyPath),
     ...(caPath === undefined ? {} : { ca: await read('cluster.tls_ca', caPath) }),
   };
+}
+
+async function fileExists(path: string): Promise<boolean> {
+  return await access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 function splitAddress(address: string): [string, number] {

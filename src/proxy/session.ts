@@ -177,6 +177,8 @@ export class ProxySession {
   #local: Backend | undefined;
   #leader: Backend | undefined;
   #leaderId: string | undefined;
+  /** The backend session an open transaction lives on: the rest of it must run there or not at all. */
+  #transactionBackend: Backend | undefined;
   #statements = new Map<number, PreparedStatement>();
   #nextStatementId = 1;
   #lastPrepared: number | undefined;
@@ -612,6 +614,24 @@ export class ProxySession {
         if (backend === undefined) return;
         if (backend === this.#local) name = 'local';
       }
+      if (
+        this.#routing.inTransaction &&
+        this.#transactionBackend !== undefined &&
+        backend !== this.#transactionBackend
+      ) {
+        // The transaction's backend session is gone (a step-down ends client sessions; MariaDB
+        // rolled the transaction back) or the leader moved. Running the rest on a new session
+        // would commit its statements one by one in autocommit and answer COMMIT with an OK for
+        // nothing (found by the chaos suite: acknowledged appends lost, bank reads of 490).
+        this.#transactionBackend = undefined;
+        this.#routing = { ...this.#routing, inTransaction: false };
+        this.#sendError(
+          'OUTCOME_UNKNOWN',
+          'the connection holding this transaction was lost (the leader stepped down or changed): the transaction was not committed; start it again',
+        );
+        return;
+      }
+      const wasInTransaction = this.#routing.inTransaction;
       try {
         if (this.#needsSync(backend)) await this.#sync(backend);
         const produced = options.bytes(backend);
@@ -628,6 +648,11 @@ export class ProxySession {
         );
         this.#infile = undefined;
         this.#absorb(backend, name, classification, outcome);
+        this.#transactionBackend = !this.#routing.inTransaction
+          ? undefined
+          : wasInTransaction
+            ? (this.#transactionBackend ?? backend)
+            : backend;
         if (outcome.errPayload === undefined) options.onSuccess?.(backend, outcome);
         return;
       } catch (error) {

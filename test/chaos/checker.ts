@@ -26,7 +26,11 @@ export interface Operation {
   /** bank read: the sum of all balances; append (read or append's own read): the list. */
   total?: number;
   list?: number[];
-  /** The endpoint the operation ran on (node id of the leader it was sent to). */
+  /** The node whose proxy the client talked to. */
+  via?: string;
+  /** The client's connection (proxy session) the operation ran on: a new number per connection. */
+  session?: number;
+  /** Reads (and an append's own read): the node whose MariaDB served it (from `@@server_id`). */
   node?: string;
 }
 
@@ -112,7 +116,7 @@ export function check(
       unexpected.push(`set value ${value} is present though its insert failed (op ${op.id}: ${op.error})`);
   }
 
-  // bank: every read, and every node at the end, sums to the total.
+  // bank: every read (served by any node), and every node at the end, sums to the total.
   for (const op of history) {
     if (op.f === 'read' && op.workload === 'bank' && op.outcome === 'ok' && op.total !== bankTotal) {
       bank.push(`read op ${op.id} at ${op.start} ms saw a total of ${op.total}, not ${bankTotal}`);
@@ -159,21 +163,48 @@ export function check(
       );
     }
   }
-  const byKey = new Map<number, Operation[]>();
-  for (const op of reads) byKey.set(op.key as number, [...(byKey.get(op.key as number) ?? []), op]);
-  for (const [key, ops] of byKey) {
+  // Reads never go backwards: a node's MariaDB only ever holds a growing prefix of the committed
+  // history (what it applied, or committed as leader), so any two reads served by the same node,
+  // one ending before the other starts, see lists in that order. (Reads across nodes are not
+  // ordered: a follower serves reads up to proxy.max_lag_ms behind, by design.)
+  const byNodeAndKey = new Map<string, Operation[]>();
+  for (const op of reads) {
+    if (op.node === undefined) continue;
+    const group = `${op.node}/${op.key}`;
+    byNodeAndKey.set(group, [...(byNodeAndKey.get(group) ?? []), op]);
+  }
+  for (const ops of byNodeAndKey.values()) {
     const byEnd = [...ops].sort((a, b) => a.end - b.end);
     let longest: Operation | undefined;
+    let next = 0;
     for (const op of [...ops].sort((a, b) => a.start - b.start)) {
       // the longest list read by an operation that ended before this one started
-      for (const earlier of byEnd) {
-        if (earlier.end >= op.start) break;
+      for (; next < byEnd.length && (byEnd[next] as Operation).end < op.start; next++) {
+        const earlier = byEnd[next] as Operation;
         if (longest === undefined || (earlier.list?.length ?? 0) > (longest.list?.length ?? 0))
           longest = earlier;
       }
       if (longest !== undefined && (op.list?.length ?? 0) < (longest.list?.length ?? 0)) {
         append.push(
-          `list ${key} went backwards: op ${op.id} (start ${op.start} ms) read ${op.list?.length} values after op ${longest.id} (end ${longest.end} ms) read ${longest.list?.length}`,
+          `list ${op.key} went backwards on ${op.node}: op ${op.id} (start ${op.start} ms) read ${op.list?.length} values after op ${longest.id} (end ${longest.end} ms) read ${longest.list?.length}`,
+        );
+      }
+    }
+  }
+  // Read your writes (what the proxy promises a session): a read sees every append its own
+  // session had acknowledged before it started.
+  const acknowledgedBySession = new Map<number, Operation[]>();
+  for (const op of appends) {
+    if (op.outcome !== 'ok' || op.session === undefined) continue;
+    acknowledgedBySession.set(op.session, [...(acknowledgedBySession.get(op.session) ?? []), op]);
+  }
+  for (const op of reads) {
+    if (op.session === undefined) continue;
+    for (const write of acknowledgedBySession.get(op.session) ?? []) {
+      if (write.key !== op.key || write.end >= op.start) continue;
+      if (!(op.list ?? []).includes(write.value as number)) {
+        append.push(
+          `op ${op.id} (${op.f} on ${op.node ?? '?'}, session ${op.session}) read list ${op.key} without ${write.value}, which its own session appended with an OK before (op ${write.id})`,
         );
       }
     }

@@ -117,6 +117,37 @@ ${tls ? `tls_cert = "${certPath}"\ntls_key = "${keyPath}"` : ''}
     }
   });
 
+  // Regression (chaos, 5 nodes, seed 5; docs/RELIABILITY.md "Failures found" 6): a step-down
+  // ends every client session; the proxy then ran the rest of the transaction on a new backend
+  // session in autocommit and answered COMMIT with an OK for a transaction that was rolled back.
+  test('a transaction whose backend session is killed is not continued elsewhere: COMMIT is an error, nothing committed', async () => {
+    const connection = await mysql2.createConnection(mysql2Options());
+    try {
+      await connection.query('DELETE FROM t WHERE id IN (50, 51)');
+      await connection.beginTransaction();
+      await connection.query("INSERT INTO t (id, v) VALUES (50, 'in a killed transaction')");
+      const [[own]] = (await connection.query('SELECT CONNECTION_ID() AS id')) as unknown as [
+        [{ id: number }],
+      ];
+      await set.servers[0]!.query(`KILL CONNECTION ${own.id}`);
+      // Let the proxy see the backend close before the next statement arrives.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await expect(connection.query("INSERT INTO t (id, v) VALUES (51, 'after the kill')")).rejects.toThrow(
+        /transaction was not committed|lost/,
+      );
+      await connection.query('COMMIT');
+      const rows = await set.servers[0]!.query<Array<{ id: number }>>(
+        'SELECT id FROM app.t WHERE id IN (50, 51)',
+      );
+      expect(rows).toEqual([]);
+      // The session goes on.
+      const [[one]] = (await connection.query('SELECT 1 AS one')) as unknown as [[{ one: number }]];
+      expect(one.one).toBe(1);
+    } finally {
+      await connection.end();
+    }
+  });
+
   const connectorPool = () =>
     mariadb.createPool({
       host: '127.0.0.1',

@@ -214,11 +214,10 @@ describe('rewind of a returning old leader', () => {
     });
   });
 
-  // Skipped: a known product race, not a test bug. The restarted node-1 counts as healthy before its
-  // rewind check has run, so failback can hand it leadership; node-2 turns read-only (1290) until
-  // node-1 finds the DDL tail and gives leadership back. Eligibility must wait for the check (without
-  // blocking the first election of a fresh or fully restarted cluster). Un-skip with that fix.
-  test.skip('DDL in the tail cannot be rewound: the node stops in NEEDS_MIGRATION, says what to do, changes nothing; the cluster goes on', async () => {
+  // Once a product race: the restarted node-1 counted as healthy before its rewind check had run,
+  // so failback handed it leadership and node-2 turned read-only (1290) until node-1 found the
+  // DDL tail. A node is now no failback target until its check is done (src/consensus/DESIGN.md).
+  test('DDL in the tail cannot be rewound: the node stops in NEEDS_MIGRATION, says what to do, changes nothing; the cluster goes on', async () => {
     const pg = await start();
     await withNodeLogs(pg, async () => {
       const [n1, n2] = pg.nodes as [PlaygroundNode, PlaygroundNode, PlaygroundNode];

@@ -34,6 +34,9 @@ export interface SimNodeHooks {
   onLeader(node: SimNode, term: number): void;
 }
 
+/** The engine's reason for a candidacy a TimeoutNow started (failback, promote, demote, handover). */
+const transferReason = 'leadership transferred to this node';
+
 interface PendingSync {
   readonly atTick: number;
   readonly logId: LogId;
@@ -64,6 +67,21 @@ export class SimNode {
   commitIndex = 0;
   private pendingSyncs: PendingSync[] = [];
   private restarts = 0;
+
+  // The runtime's rewind check, modelled (src/node/rewind.ts): after a start, and after every
+  // leadership, the local MariaDB may hold commits no quorum acknowledged until a check that
+  // began once the log was final (a leader's entry at the commit index) has run. Independent of
+  // the engine's own bookkeeping, so the simulator can check that the engine honours it.
+  /** Operation counter: orders leadership ends and check starts on this node. */
+  private seq = 0;
+  /** seq when a leadership of this node last ended (survives crashes: it is MariaDB's state). */
+  leadershipEndedSeq = -1;
+  /** seq when the latest completed check began. */
+  checkedFromSeq = -1;
+  /** A check in progress: it reports at `atTick` what the engine's epoch was when it began. */
+  private check: { readonly atTick: number; readonly epoch: number; readonly seq: number } | null = null;
+  /** Transcripts hold a check (a slow rewind) with `local-check NODE hold`. */
+  checkHeld = false;
 
   constructor(
     readonly id: NodeId,
@@ -100,11 +118,14 @@ export class SimNode {
 
   start(): void {
     if (this.engine !== null) return;
+    // As the runtime does: only a node that never ran before starts with its state checked.
+    const fresh = this.restarts === 0 && this.walLastIndex() === 0;
     this.engine = new Engine({
       id: this.id,
       initialMembers: this.initialMembers,
       seed: (this.seed + this.restarts++ * 7919) >>> 0,
       healthy: this.healthy,
+      localStateChecked: fresh,
       config: this.config,
       recovered: {
         hardState: this.hardState,
@@ -123,8 +144,10 @@ export class SimNode {
    * survives (a torn write), `keepUnsynced` entries of it.
    */
   crash(keepUnsynced: number): void {
+    if (this.role === 'LEADER') this.leadershipEndedSeq = ++this.seq;
     this.engine = null;
     this.pendingSyncs = [];
+    this.check = null;
     const keepIndex = Math.min(
       this.walLastIndex(),
       Math.max(this.syncedIndex, this.syncedIndex + keepUnsynced),
@@ -145,6 +168,34 @@ export class SimNode {
     const engine = this.engine;
     if (engine === null) return;
     for (const command of engine.step(input)) this.execute(command);
+  }
+
+  /**
+   * The modelled rewind check: begins once this node's log is final up to its commit index (the
+   * entry there has the current term and a leader is known), takes `delayTicks`, and reports the
+   * epoch it began in. Returns true when a check completed at this call.
+   */
+  runLocalCheck(now: number, delayTicks: () => number): boolean {
+    const engine = this.engine;
+    if (engine === null || this.checkHeld) return false;
+    const status = engine.status();
+    if (this.check === null) {
+      const final =
+        status.leaderId !== null && status.commitIndex > 0 && this.termAt(status.commitIndex) === status.term;
+      if (status.localStateChecked || !final) return false;
+      this.check = { atTick: now + delayTicks(), epoch: status.checkEpoch, seq: ++this.seq };
+    }
+    if (now < this.check.atTick) return false;
+    const check = this.check;
+    this.check = null;
+    this.checkedFromSeq = Math.max(this.checkedFromSeq, check.seq);
+    this.step({ kind: 'localStateChecked', epoch: check.epoch });
+    return true;
+  }
+
+  /** A leadership of this node ended and no check has begun since: its MariaDB may hold a tail. */
+  mayHoldUncheckedTail(): boolean {
+    return this.leadershipEndedSeq >= 0 && this.checkedFromSeq < this.leadershipEndedSeq;
   }
 
   /** Completes the fsyncs due by now, in order. */
@@ -180,6 +231,16 @@ export class SimNode {
         this.commit(command.index);
         return;
       case 'roleChanged':
+        if (this.role === 'LEADER' && command.role !== 'LEADER') this.leadershipEndedSeq = ++this.seq;
+        if (
+          command.role === 'CANDIDATE' &&
+          command.reason === transferReason &&
+          this.mayHoldUncheckedTail()
+        ) {
+          throw new Violation(
+            `${this.id} took over by a leadership transfer before its local state was checked since its leadership ended`,
+          );
+        }
         this.role = command.role;
         this.term = command.term;
         this.leaderId = command.leaderId;

@@ -79,6 +79,10 @@ export class Simulation {
   now = 0;
   private readonly prng: Prng;
   private readonly faultPrng: Prng;
+  /** Durations of the modelled rewind checks (its own stream: other draws stay as they were). */
+  private readonly checkPrng: Prng;
+  /** Longest modelled rewind check, in ticks. */
+  checkDelayTicksMax = 6;
   private scheduled: ScheduledAction[] = [];
   private proposalSeq = 0;
   private readonly pending = new Map<string, { nodeId: NodeId; index: number; term: number }>();
@@ -120,6 +124,7 @@ export class Simulation {
     checkerMode: 'throw' | 'collect' = 'throw',
   ) {
     this.prng = new Prng(options.seed);
+    this.checkPrng = new Prng((options.seed ^ 0x5bd1e995) >>> 0);
     this.faultPrng = this.prng.fork();
     this.network = new SimNetwork(this.prng.fork());
     this.checker = new SafetyChecker(checkerMode);
@@ -250,6 +255,12 @@ export class Simulation {
     }
     for (const node of this.nodes) {
       if (node.up && !node.isPaused(this.now)) node.completeSyncs(this.now);
+    }
+    for (const node of this.nodes) {
+      if (node.up && !node.isPaused(this.now)) {
+        if (node.runLocalCheck(this.now, () => this.checkPrng.between(0, this.checkDelayTicksMax)))
+          this.trace?.push(`${node.id}: local state checked`);
+      }
     }
   }
 

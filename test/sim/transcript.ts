@@ -28,6 +28,9 @@ import { Simulation } from './simulation.js';
  *   check                          checker violations so far, and who holds every acknowledged entry
  *   migrate NODE from=SOURCE       restore NODE from a snapshot of SOURCE's applied state
  *   purge NODE upto=K              the runtime's retention drops WAL entries up to K
+ *   local-check NODE hold|release  hold the node's modelled rewind check (a slow rewind), or let
+ *                                  it run (checks begin once the log is final and take 0 ticks
+ *                                  in transcripts)
  */
 export interface Block {
   readonly command: string;
@@ -84,7 +87,7 @@ function parseArgs(words: readonly string[]): { positional: string[]; named: Map
 }
 
 /** Commands shown by `tick` (the rest only with `verbose`). */
-const notable = /: (role |event |status |needs migration |truncate |proposal rejected)/;
+const notable = /: (role |event |status |needs migration |truncate |proposal rejected|local state checked)/;
 
 export class TranscriptRunner {
   private sim: Simulation | null = null;
@@ -166,6 +169,11 @@ export class TranscriptRunner {
         );
       case 'check':
         return this.check();
+      case 'local-check': {
+        const node = this.world().node(positional[0]!);
+        node.checkHeld = positional[1] === 'hold';
+        return `${node.id}: rewind check ${node.checkHeld ? 'held' : 'released'}`;
+      }
       case 'purge': {
         const node = this.world().node(positional[0]!);
         node.purge(Number(named.get('upto') ?? '0'));
@@ -206,6 +214,7 @@ export class TranscriptRunner {
     const sim = this.sim;
     sim.network.faults = reliableNetwork;
     sim.fsyncDelayTicksMax = 0;
+    sim.checkDelayTicksMax = 0;
     sim.autoMigrate = false;
     return `${nodeCount} nodes: ${sim.nodes.map((n) => n.id).join(' ')}; failback ${config.failback === false ? 'off' : 'on'}`;
   }

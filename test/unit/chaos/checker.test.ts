@@ -45,8 +45,13 @@ describe('chaos checker', () => {
       op({ id: 4, workload: 'bank', f: 'read', total: 499 }),
       op({ id: 5, workload: 'append', f: 'append', key: 0, value: 10, list: [10] }),
       op({ id: 6, workload: 'append', f: 'append', key: 0, value: 12, list: [10, 12] }),
-      op({ id: 7, workload: 'append', f: 'read', key: 0, list: [10, 11], start: 2, end: 3 }),
-      op({ id: 8, workload: 'append', f: 'read', key: 0, list: [10], start: 4, end: 5 }),
+      op({ id: 7, workload: 'append', f: 'read', key: 0, list: [10, 11], start: 2, end: 3, node: 'node-2' }),
+      op({ id: 8, workload: 'append', f: 'read', key: 0, list: [10], start: 4, end: 5, node: 'node-2' }),
+      // A shorter list on another node is no anomaly: followers may lag.
+      op({ id: 9, workload: 'append', f: 'read', key: 0, list: [], start: 6, end: 7, node: 'node-3' }),
+      // Read your writes counts only appends with an OK: session 4's was unknown, no anomaly.
+      op({ id: 10, workload: 'append', f: 'append', key: 0, value: 99, outcome: 'unknown', session: 4 }),
+      op({ id: 11, workload: 'append', f: 'read', key: 0, list: [], start: 8, end: 9, session: 5 }),
     ];
     const final: FinalState = {
       ...base,
@@ -66,7 +71,8 @@ describe('chaos checker', () => {
     expect(result.unexpected.join('\n')).toMatch(/value 3 was never attempted/);
     expect(result.bank).toHaveLength(2);
     expect(result.append.join('\n')).toMatch(/list 0 holds 11, never appended/);
-    expect(result.append.join('\n')).toMatch(/went backwards: op 8/);
+    expect(result.append.join('\n')).toMatch(/went backwards on node-2: op 8/);
+    expect(result.append.join('\n')).not.toMatch(/op 9 /);
     expect(result.append.join('\n')).toMatch(
       /op 6 \(.*\) read list 0 as \[10,12\] .*not a prefix of the final \[10,11\]/,
     );
@@ -112,5 +118,40 @@ describe('chaos checker', () => {
     expect(result.append[0]).toMatch(
       /op 5 \(read on node-1, 10–11 ms\) read list 0 as \[10,13,12,15\].*differ at position 3/,
     );
+  });
+
+  test('read your writes: a session reads every append it had acknowledged', () => {
+    const final: FinalState = { ...base, lists: [{ '0': [10, 11] }] };
+    const history = [
+      op({ id: 1, workload: 'append', f: 'append', key: 0, value: 10, list: [10], session: 1, end: 2 }),
+      op({ id: 2, workload: 'append', f: 'append', key: 0, value: 11, list: [10, 11], session: 2, end: 2 }),
+      // A lagging follower may miss another session's appends (an empty list is a prefix), but
+      // session 1 must see its own 10.
+      op({
+        id: 3,
+        workload: 'append',
+        f: 'read',
+        key: 0,
+        list: [],
+        start: 3,
+        end: 4,
+        session: 1,
+        node: 'node-2',
+      }),
+      op({
+        id: 4,
+        workload: 'append',
+        f: 'read',
+        key: 0,
+        list: [10, 11],
+        start: 3,
+        end: 4,
+        session: 2,
+        node: 'node-1',
+      }),
+    ];
+    const result = check(history, [], final, 500);
+    expect(result.append).toHaveLength(1);
+    expect(result.append[0]).toMatch(/op 3 \(read on node-2, session 1\) read list 0 without 10/);
   });
 });

@@ -78,4 +78,46 @@ describe('Leadership step-down', () => {
     expect(leadership.state).toMatchObject({ kind: 'opening', term: 9 });
     await leadership.close();
   });
+
+  // Regression (chaos, 5 nodes, seed 5; docs/RELIABILITY.md "Failures found" 4): the rewind
+  // check let applying resume after read_only=ON while the step-down still had semi-sync master
+  // on; the applied commit waited for an acknowledgement forever and so did the step-down.
+  test('steppedDown is false from the moment a step-down is queued until semi-sync master is off', async () => {
+    let releaseDisable: () => void = () => {};
+    const disableGate = new Promise<void>((resolve) => {
+      releaseDisable = resolve;
+    });
+    const events: string[] = [];
+    const sql: SqlRunner = {
+      query: async (statement: string) => {
+        if (statement.includes('read_only = ON')) return [];
+        if (statement.includes('COUNT(*)')) return [{ n: 0 }];
+        throw new Error(`unexpected statement ${statement}`);
+      },
+    } as SqlRunner;
+    const admin = {
+      disableSemiSyncMaster: async () => {
+        await disableGate;
+        events.push('disable semi-sync');
+      },
+    } as unknown as MariaDbAdmin;
+    const leadership = new Leadership({
+      log: {} as ReplicatedLog,
+      admin,
+      sql,
+      applyLoop: {} as ApplyLoop,
+      logger: pino({ level: 'silent' }),
+      capture: {} as never,
+    });
+    expect(leadership.steppedDown).toBe(true);
+    leadership.handle({ kind: 'roleChanged', role: 'FOLLOWER', term: 3, leaderId: 'node-2', reason: 'test' });
+    expect(leadership.steppedDown).toBe(false);
+    // read_only=ON and the quiet rounds are done; semi-sync is still on.
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(leadership.state.kind).toBe('follower');
+    expect(leadership.steppedDown).toBe(false);
+    releaseDisable();
+    await waitFor('the step-down to finish', () => leadership.steppedDown, { timeoutMs: 5000 });
+    expect(events).toEqual(['disable semi-sync']);
+  });
 });
