@@ -234,7 +234,7 @@ export class BinlogStreamEncoder {
     const bare = Buffer.alloc(binlogEventHeaderBytes + name.length);
     this.#header(bare, BinlogEventType.heartbeat, 0, LOG_EVENT_ARTIFICIAL_F);
     name.copy(bare, binlogEventHeaderBytes);
-    return this.#finish(bare, this.#position, 0);
+    return this.#finish(bare, this.#position, false);
   }
 
   #openFile(artificialRotate: boolean): Buffer[] {
@@ -288,7 +288,7 @@ export class BinlogStreamEncoder {
     this.#header(bare, BinlogEventType.rotate, 0, flags);
     bare.writeBigUInt64LE(4n, binlogEventHeaderBytes);
     name.copy(bare, binlogEventHeaderBytes + 8);
-    return this.#finish(bare, at, at === 0 ? 0 : undefined);
+    return at === 0 ? this.#finish(bare, 0, false) : this.#finish(bare, at, true);
   }
 
   #gtidList(): Buffer {
@@ -304,8 +304,7 @@ export class BinlogStreamEncoder {
       offset = bare.writeUInt32LE(gtid.serverId, offset);
       offset = bare.writeBigUInt64LE(gtid.sequenceNumber, offset);
     }
-    const event = this.#finish(bare, this.#position, undefined);
-    return event;
+    return this.#finish(bare, this.#position, true);
   }
 
   #header(bare: Buffer, typeCode: number, timestampSeconds: number, flags: number): void {
@@ -316,16 +315,16 @@ export class BinlogStreamEncoder {
   }
 
   /**
-   * Sizes, stamps `log_pos` and checksums an event without trailer that sits at `at`. `logPos`:
-   * the value to write (0 for artificial events), default the end of the event; the stream
-   * position advances only for events that are "in the file" (logPos undefined).
+   * Sizes, stamps `log_pos` and checksums an event without trailer. An event "in the file"
+   * (`inFile`) sits at `at`: its log_pos is its end, and the stream position moves there. Any
+   * other (artificial ROTATE: 0; HEARTBEAT: the current position) gets `at` as its log_pos.
    */
-  #finish(bare: Buffer, at: number, logPos: number | undefined): Buffer {
+  #finish(bare: Buffer, at: number, inFile: boolean): Buffer {
     const size = bare.length + (this.#options.checksum === 'crc32' ? binlogChecksumBytes : 0);
     bare.writeUInt32LE(size, 9);
-    bare.writeUInt32LE(logPos ?? at + size, 13);
+    bare.writeUInt32LE(inFile ? at + size : at, 13);
     const event = appendChecksum(bare, this.#options.checksum);
-    if (logPos === undefined) this.#position = at + size;
+    if (inFile) this.#position = at + size;
     return event;
   }
 

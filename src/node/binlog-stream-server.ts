@@ -53,6 +53,14 @@ export class BinlogTransactionList implements BinlogFeed {
     return this.#transactions.length;
   }
 
+  /** The first transaction `position` does not hold (what a stopped SQL thread failed on). */
+  firstNotIn(position: readonly Gtid[]): ApplierTransaction | undefined {
+    return this.#transactions.find((transaction) => {
+      const held = position.find((gtid) => gtid.domainId === transaction.gtid.domainId);
+      return held === undefined || held.sequenceNumber < transaction.gtid.sequenceNumber;
+    });
+  }
+
   open(_start: readonly Gtid[]): BinlogFeedCursor {
     let next = 0;
     const list = this.#transactions;
