@@ -20,7 +20,7 @@
  * WRITERS (default 8), DURABLE (default 1), LAG_LOAD_S (0 skips the lag), LAG_THREADS,
  * APPLY_SESSIONS (the applier's parallelSessions, default 4; 1 = one session), APPLY_MODE:
  * `replica` (default) serves the transactions as a binlog stream (`BinlogStreamServer`) to the
- * target's own replication (IO thread + REPLICA_THREADS parallel SQL threads, default 4, in
+ * target's own replication (IO thread + REPLICA_THREADS parallel SQL threads, default 8, in
  * REPLICA_PARALLEL_MODE, default optimistic); `session` uses the client-session `Applier`. The
  * native replica keeps MariaDB's defaults (one SQL thread) in both modes.
  */
@@ -35,7 +35,12 @@ import { readBinlogTransactions } from '../src/apply/binlog-file-transactions.js
 import { applierTransactionFrom } from '../src/apply/from-captured.js';
 import { BinlogCapture } from '../src/capture/binlog-capture.js';
 import { releaseTransaction } from '../src/capture/captured-transaction.js';
-import { type GtidPosition, parseGtidPosition, positionContains } from '../src/mariadb/gtid-position.js';
+import {
+  formatGtidPosition,
+  type GtidPosition,
+  parseGtidPosition,
+  positionContains,
+} from '../src/mariadb/gtid-position.js';
 import { BinlogStreamServer, BinlogTransactionList } from '../src/node/binlog-stream-server.js';
 import { FL_GROUP_COMMIT_ID } from '../src/protocol/binlog/index.js';
 import { formatGtid } from '../src/protocol/gtid.js';
@@ -55,7 +60,7 @@ const applySessions = Number(process.env['APPLY_SESSIONS'] ?? 4);
 const applyMode = process.env['APPLY_MODE'] ?? 'replica';
 if (applyMode !== 'replica' && applyMode !== 'session')
   throw new Error(`APPLY_MODE must be replica or session, not ${applyMode}`);
-const replicaThreads = Number(process.env['REPLICA_THREADS'] ?? 4);
+const replicaThreads = Number(process.env['REPLICA_THREADS'] ?? 8);
 const replicaParallelMode = process.env['REPLICA_PARALLEL_MODE'] ?? 'optimistic';
 
 const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
@@ -163,6 +168,8 @@ interface ApplySink {
   submit(transaction: ApplierTransaction): Promise<{ readonly committed?: Promise<ApplyOutcome> }>;
   /** Resolves when the target applied everything through `gtids`; throws on an apply error. */
   appliedThrough(gtids: GtidPosition): Promise<void>;
+  /** Where the pipeline stands, for the progress log (what was received, what was applied). */
+  describe(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -176,6 +183,7 @@ function sessionSink(applier: Applier): ApplySink {
         await new Promise((resolve) => setTimeout(resolve, lagPollIntervalMs));
       }
     },
+    describe: async () => `applied ${formatGtidPosition(applier.applied)}`,
     close: () => applier.close(),
   };
 }
@@ -218,6 +226,11 @@ async function replicaSink(
           }
         }
       }
+    },
+    describe: async () => {
+      const [status] = (await admin.query('SHOW SLAVE STATUS')) as Array<Record<string, unknown>>;
+      const [pos] = (await admin.query('SELECT @@gtid_slave_pos AS pos')) as Array<{ pos: string }>;
+      return `received (Gtid_IO_Pos) ${String(status?.['Gtid_IO_Pos'])}, applied ${pos?.pos}, fed ${feed.length}`;
     },
     close: async () => {
       await admin.query('STOP SLAVE');
@@ -345,6 +358,7 @@ async function measureLag(
     await sysbench(source, 'run', [`--threads=${lagThreads}`, `--time=${lagLoadS}`]);
     const loadEnded = performance.now();
     const end = await sourcePosition(source);
+    progress(`lag: load ended at ${formatGtidPosition(end)}; target ${await applier.describe()}`);
     const nativeWait = (async () => {
       for (const gtid of end)
         await replica.query(`SELECT MASTER_GTID_WAIT('${formatGtid(gtid)}', ${waitTimeoutS})`);
