@@ -482,6 +482,8 @@ try {
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } catch (error) {
+  // First: destroying the servers below may end the process through a connection's error event.
+  progress(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   for (const server of [...sourceSet.servers, ...followers.servers]) {
     progress(`server ${server.serverId} error log:\n${(await server.errorLogTail()).slice(-1500)}`);
   }
