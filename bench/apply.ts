@@ -18,7 +18,11 @@
  *
  * Prints one JSON line last. Environment: SMALL_TX (default 5000), MEDIUM_TX (default 300),
  * WRITERS (default 8), DURABLE (default 1), LAG_LOAD_S (0 skips the lag), LAG_THREADS,
- * APPLY_SESSIONS (the applier's parallelSessions, default 4; 1 = one session).
+ * APPLY_SESSIONS (the applier's parallelSessions, default 4; 1 = one session), APPLY_MODE:
+ * `replica` (default) serves the transactions as a binlog stream (`BinlogStreamServer`) to the
+ * target's own replication (IO thread + REPLICA_THREADS parallel SQL threads, default 8, in
+ * REPLICA_PARALLEL_MODE, default optimistic); `session` uses the client-session `Applier`. The
+ * native replica keeps MariaDB's defaults (one SQL thread) in both modes.
  */
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -31,7 +35,13 @@ import { readBinlogTransactions } from '../src/apply/binlog-file-transactions.js
 import { applierTransactionFrom } from '../src/apply/from-captured.js';
 import { BinlogCapture } from '../src/capture/binlog-capture.js';
 import { releaseTransaction } from '../src/capture/captured-transaction.js';
-import { type GtidPosition, parseGtidPosition, positionContains } from '../src/mariadb/gtid-position.js';
+import {
+  formatGtidPosition,
+  type GtidPosition,
+  parseGtidPosition,
+  positionContains,
+} from '../src/mariadb/gtid-position.js';
+import { BinlogStreamServer, BinlogTransactionList } from '../src/node/binlog-stream-server.js';
 import { FL_GROUP_COMMIT_ID } from '../src/protocol/binlog/index.js';
 import { formatGtid } from '../src/protocol/gtid.js';
 import { type MariaDbServer, MariaDbSet } from '../src/testing/mariadb-harness.js';
@@ -41,12 +51,17 @@ const mediumTransactions = Number(process.env['MEDIUM_TX'] ?? 300);
 const mediumRows = 100;
 const writers = Number(process.env['WRITERS'] ?? 8);
 const durable = (process.env['DURABLE'] ?? '1') === '1';
-const waitTimeoutS = 600;
+const waitTimeoutS = Number(process.env['WAIT_TIMEOUT_S'] ?? 600);
 /** sysbench oltp_write_only for the lag measurement; 0 skips it (and when sysbench is missing). */
 const lagLoadS = Number(process.env['LAG_LOAD_S'] ?? 20);
 const lagThreads = Number(process.env['LAG_THREADS'] ?? 16);
 const lagPollIntervalMs = 10;
 const applySessions = Number(process.env['APPLY_SESSIONS'] ?? 4);
+const applyMode = process.env['APPLY_MODE'] ?? 'replica';
+if (applyMode !== 'replica' && applyMode !== 'session')
+  throw new Error(`APPLY_MODE must be replica or session, not ${applyMode}`);
+const replicaThreads = Number(process.env['REPLICA_THREADS'] ?? 8);
+const replicaParallelMode = process.env['REPLICA_PARALLEL_MODE'] ?? 'optimistic';
 
 const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'warn' }, pino.destination(2));
 
@@ -148,8 +163,84 @@ async function processCpuMs(pid: number | undefined): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/** Where transactions go: the client-session applier, or the stream to the target's replication. */
+interface ApplySink {
+  submit(transaction: ApplierTransaction): Promise<{ readonly committed?: Promise<ApplyOutcome> }>;
+  /** Resolves when the target applied everything through `gtids`; throws on an apply error. */
+  appliedThrough(gtids: GtidPosition): Promise<void>;
+  /** Where the pipeline stands, for the progress log (what was received, what was applied). */
+  describe(): Promise<string>;
+  close(): Promise<void>;
+}
+
+function sessionSink(applier: Applier): ApplySink {
+  return {
+    submit: async (transaction) => ({ committed: (await applier.submit(transaction)).committed }),
+    appliedThrough: async (gtids) => {
+      for (;;) {
+        if (applier.status().kind === 'failed') throw new Error('the applier failed');
+        if (gtids.every((gtid) => positionContains(applier.applied, gtid))) return;
+        await new Promise((resolve) => setTimeout(resolve, lagPollIntervalMs));
+      }
+    },
+    describe: async () => `applied ${formatGtidPosition(applier.applied)}`,
+    close: () => applier.close(),
+  };
+}
+
+/** The target replicates from a BinlogStreamServer fed by `feed`. */
+async function replicaSink(
+  target: MariaDbServer,
+  feed: BinlogTransactionList,
+  port: number,
+): Promise<ApplySink> {
+  const admin = await target.connect();
+  await admin.query('STOP SLAVE');
+  await admin.query(
+    `SET GLOBAL slave_parallel_threads=${replicaThreads}, slave_parallel_mode='${replicaParallelMode}'`,
+  );
+  await admin.query(
+    `CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${port}, MASTER_USER='wolfscale_stream', MASTER_PASSWORD='stream-secret', MASTER_USE_GTID=slave_pos, MASTER_HEARTBEAT_PERIOD=1`,
+  );
+  await admin.query('START SLAVE');
+  return {
+    submit: async (transaction) => {
+      feed.push(transaction);
+      return {};
+    },
+    appliedThrough: async (gtids) => {
+      const deadline = performance.now() + waitTimeoutS * 1000;
+      for (const gtid of gtids) {
+        for (;;) {
+          const [row] = (await admin.query(
+            `SELECT MASTER_GTID_WAIT('${formatGtid(gtid)}', 1) AS waited`,
+          )) as Array<{ waited: unknown }>;
+          if (Number(row?.waited) === 0) break;
+          const [status] = (await admin.query('SHOW SLAVE STATUS')) as Array<Record<string, unknown>>;
+          const sqlErrno = Number(status?.['Last_SQL_Errno'] ?? 0);
+          const ioErrno = Number(status?.['Last_IO_Errno'] ?? 0);
+          if (sqlErrno !== 0 || ioErrno !== 0 || performance.now() > deadline) {
+            throw new Error(
+              `the target did not reach ${formatGtid(gtid)}: SQL ${sqlErrno} ${String(status?.['Last_SQL_Error'])}, IO ${ioErrno} ${String(status?.['Last_IO_Error'])}`,
+            );
+          }
+        }
+      }
+    },
+    describe: async () => {
+      const [status] = (await admin.query('SHOW SLAVE STATUS')) as Array<Record<string, unknown>>;
+      const [pos] = (await admin.query('SELECT @@gtid_slave_pos AS pos')) as Array<{ pos: string }>;
+      return `received (Gtid_IO_Pos) ${String(status?.['Gtid_IO_Pos'])}, applied ${pos?.pos}, fed ${feed.length}`;
+    },
+    close: async () => {
+      await admin.query('STOP SLAVE');
+      await admin.end();
+    },
+  };
+}
+
 async function applyTimed(
-  applier: Applier,
+  applier: ApplySink,
   transactions: readonly ApplierTransaction[],
   target: MariaDbServer,
 ): Promise<number> {
@@ -157,8 +248,12 @@ async function applyTimed(
   const serverCpuBefore = await processCpuMs(target.pid);
   const started = performance.now();
   const pending: Promise<ApplyOutcome>[] = [];
-  for (const transaction of transactions) pending.push((await applier.submit(transaction)).committed);
+  for (const transaction of transactions) {
+    const { committed } = await applier.submit(transaction);
+    if (committed !== undefined) pending.push(committed);
+  }
   const outcomes = await Promise.all(pending);
+  await applier.appliedThrough([last(transactions).gtid]);
   const elapsedMs = performance.now() - started;
   const nodeCpu = process.cpuUsage(nodeCpuBefore);
   const serverCpuMs = (await processCpuMs(target.pid)) - serverCpuBefore;
@@ -231,7 +326,7 @@ async function sourcePosition(source: MariaDbServer): Promise<GtidPosition> {
  */
 async function measureLag(
   source: MariaDbServer,
-  target: MariaDbServer,
+  applier: ApplySink,
   native: MariaDbServer,
 ): Promise<{ lagMs: number; nativeLagMs: number }> {
   const start = await sourcePosition(source);
@@ -243,17 +338,12 @@ async function measureLag(
     logger,
   });
   await capture.start();
-  const applier = await Applier.open({
-    target: target.connectOptions(),
-    logger,
-    parallelSessions: applySessions,
-  });
   let stopping = false;
   const consumer = (async () => {
     while (!stopping) {
       const captured = await capture.next();
       const { committed } = await applier.submit(await applierTransactionFrom(captured));
-      void committed.then((outcome) => {
+      void committed?.then((outcome) => {
         if (outcome.kind === 'failed') progress(`apply failed: ${outcome.error.message}`);
       });
       await releaseTransaction(captured);
@@ -268,17 +358,13 @@ async function measureLag(
     await sysbench(source, 'run', [`--threads=${lagThreads}`, `--time=${lagLoadS}`]);
     const loadEnded = performance.now();
     const end = await sourcePosition(source);
+    progress(`lag: load ended at ${formatGtidPosition(end)}; target ${await applier.describe()}`);
     const nativeWait = (async () => {
       for (const gtid of end)
         await replica.query(`SELECT MASTER_GTID_WAIT('${formatGtid(gtid)}', ${waitTimeoutS})`);
       return performance.now() - loadEnded;
     })();
-    for (;;) {
-      if (applier.status().kind === 'failed')
-        throw new Error('the applier failed during the lag measurement');
-      if (end.every((gtid) => positionContains(applier.applied, gtid))) break;
-      await new Promise((resolve) => setTimeout(resolve, lagPollIntervalMs));
-    }
+    await applier.appliedThrough(end);
     const lagMs = performance.now() - loadEnded;
     const loadTransactions =
       end.reduce((sum, gtid) => sum + Number(gtid.sequenceNumber), 0) -
@@ -289,7 +375,6 @@ async function measureLag(
     stopping = true;
     await capture.stop();
     await consumer.catch(() => undefined);
-    await applier.close();
     await replica.end();
   }
 }
@@ -317,11 +402,22 @@ try {
     `CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${source.port}, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos`,
   );
   await replica.query('START SLAVE IO_THREAD');
-  const applier = await Applier.open({
-    target: target.connectOptions(),
+  const feed = new BinlogTransactionList();
+  const stream = new BinlogStreamServer({
+    port: 0,
+    user: 'wolfscale_stream',
+    password: 'stream-secret',
+    serverId: 4_000_000_001,
+    feed,
     logger,
-    parallelSessions: applySessions,
   });
+  await stream.start();
+  const applier =
+    applyMode === 'replica'
+      ? await replicaSink(target, feed, stream.port)
+      : sessionSink(
+          await Applier.open({ target: target.connectOptions(), logger, parallelSessions: applySessions }),
+        );
   const measured: Record<Phase, { count: number; ms: number; nativeMs: number }> = {
     schema: { count: 0, ms: 0, nativeMs: 0 },
     small: { count: 0, ms: 0, nativeMs: 0 },
@@ -338,7 +434,6 @@ try {
       `${phase}: ${transactions.length} transactions, wolfscale ${ms.toFixed(0)} ms, native ${nativeMs.toFixed(0)} ms`,
     );
   }
-  await applier.close();
   await replica.query('START SLAVE SQL_THREAD');
 
   for (const [name, server] of [
@@ -352,11 +447,13 @@ try {
   }
   let lag: { lagMs: number; nativeLagMs: number } | undefined;
   if (lagLoadS > 0 && (await sysbenchAvailable())) {
-    lag = await measureLag(source, target, native);
+    lag = await measureLag(source, applier, native);
     progress(`lag after load: wolfscale ${lag.lagMs} ms, native ${lag.nativeLagMs} ms`);
   } else {
     progress('lag: skipped (LAG_LOAD_S=0 or sysbench not installed)');
   }
+  await applier.close();
+  await stream.close();
   await replica.end();
   const perSecond = (count: number, ms: number): number => Math.round((count * 1000) / ms);
   const { small: smallPhase, medium: mediumPhase } = measured;
@@ -367,7 +464,10 @@ try {
   const result = {
     bench: 'apply',
     durable,
-    apply_sessions: applySessions,
+    apply_mode: applyMode,
+    ...(applyMode === 'replica'
+      ? { replica_threads: replicaThreads, replica_parallel_mode: replicaParallelMode }
+      : { apply_sessions: applySessions }),
     small_tx: smallPhase.count,
     medium_tx: mediumPhase.count,
     small_tx_per_s: small,
@@ -382,6 +482,8 @@ try {
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 } catch (error) {
+  // First: destroying the servers below may end the process through a connection's error event.
+  progress(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   for (const server of [...sourceSet.servers, ...followers.servers]) {
     progress(`server ${server.serverId} error log:\n${(await server.errorLogTail()).slice(-1500)}`);
   }
