@@ -68,6 +68,11 @@ export class Backend {
   #pending: Pending | undefined;
   #closed = false;
   #closeReason = 'closed';
+  /** Set by `closeAfterResponse`: close once the pending response is complete. */
+  #closeWhenDone: string | undefined;
+  #whenClosed: () => void = () => {};
+  /** Resolves once the connection is closed. */
+  readonly whenClosed: Promise<void>;
   /** The database this connection is in, as far as the proxy knows. */
   database: string | undefined;
   /** How many of the session's recorded SET statements this connection has run. */
@@ -79,6 +84,9 @@ export class Backend {
     this.capabilities = capabilities;
     this.serverVersion = serverVersion;
     this.#scanner = new ResponseScanner(hasCapability(capabilities, Capability.deprecateEof));
+    this.whenClosed = new Promise((resolve) => {
+      this.#whenClosed = resolve;
+    });
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('close', () =>
       this.#lost(
@@ -207,6 +215,20 @@ export class Backend {
     this.#socket.destroy();
   }
 
+  /**
+   * Closes once the command in flight has its whole response (now when none is): a client that
+   * leaves during a COMMIT must not end the backend session before the COMMIT's answer, or
+   * MariaDB would release a commit still waiting for its quorum (DESIGN.md "Failover").
+   */
+  closeAfterResponse(reason: string): void {
+    if (this.#pending === undefined) {
+      this.close(reason);
+      return;
+    }
+    this.#closeWhenDone = reason;
+    this.#socket.resume();
+  }
+
   #onData(chunk: Buffer): void {
     const pending = this.#pending;
     if (pending === undefined) {
@@ -239,6 +261,7 @@ export class Backend {
       return;
     }
     this.#pending = undefined;
+    if (this.#closeWhenDone !== undefined) this.close(this.#closeWhenDone);
     pending.resolve({
       statusFlags: this.#scanner.errPayload === undefined ? this.#scanner.statusFlags : undefined,
       okPayloads: this.#scanner.okPayloads,
@@ -249,6 +272,7 @@ export class Backend {
 
   #lost(reason: string): void {
     this.#closed = true;
+    this.#whenClosed();
     this.#closeReason = reason;
     const pending = this.#pending;
     this.#pending = undefined;

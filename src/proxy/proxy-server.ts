@@ -21,6 +21,11 @@ export interface ProxyServerOptions {
 /** Greeting version until the local MariaDB told its own. */
 const fallbackServerVersion = '5.5.5-10.11.0-MariaDB-WolfScale';
 
+/** MariaDB greets with `5.5.5-` before its version so that old clients accept it. */
+function greetingVersion(version: string): string {
+  return version.startsWith('5.5.5-') ? version : `5.5.5-${version}`;
+}
+
 export function splitHostPort(address: string): { host: string; port: number } {
   const colon = address.lastIndexOf(':');
   return { host: address.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(address.slice(colon + 1)) };
@@ -91,9 +96,7 @@ export class ProxyServer {
       { timeoutMs: 5000, trackGtid: false },
     ).then(
       (probe) => {
-        serverVersion = probe.serverVersion.startsWith('5.5.5-')
-          ? probe.serverVersion
-          : `5.5.5-${probe.serverVersion}`;
+        serverVersion = greetingVersion(probe.serverVersion);
         probe.close();
       },
       (error: Error) =>
@@ -116,6 +119,15 @@ export class ProxyServer {
       cluster: options.cluster,
       logger: instance.#logger,
       serverVersion: () => serverVersion,
+      // Every local backend login tells the version again: a MariaDB restarted with another
+      // version (or down when the proxy started) is greeted with from then on.
+      localServerVersion: (version) => {
+        const greeting = greetingVersion(version);
+        if (greeting === serverVersion) return;
+        if (serverVersion !== fallbackServerVersion)
+          instance.#logger.info({ from: serverVersion, to: greeting }, 'the local MariaDB version changed');
+        serverVersion = greeting;
+      },
       nextConnectionId: () => {
         connectionIds = connectionIds >= 0x7fffffff ? 1 : connectionIds + 1;
         return connectionIds;
@@ -153,7 +165,7 @@ export class ProxyServer {
 
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    for (const session of [...this.#sessions]) session.close('the proxy stops');
+    for (const session of [...this.#sessions]) session.close('the proxy stops', true);
     await closed;
   }
 }

@@ -61,6 +61,8 @@ export interface ProxyContext {
   readonly cluster: ProxyClusterSource;
   readonly logger: Logger;
   serverVersion(): string;
+  /** The version the local MariaDB greeted a backend connection with (it may change on a restart). */
+  localServerVersion(version: string): void;
   nextConnectionId(): number;
   onClosed(session: ProxySession): void;
 }
@@ -177,6 +179,8 @@ export class ProxySession {
   #local: Backend | undefined;
   #leader: Backend | undefined;
   #leaderId: string | undefined;
+  /** The backend holding the session's open transaction (the last status flags said IN_TRANS). */
+  #txBackend: Backend | undefined;
   #statements = new Map<number, PreparedStatement>();
   #nextStatementId = 1;
   #lastPrepared: number | undefined;
@@ -219,16 +223,32 @@ export class ProxySession {
     socket.end(errBytes('TOO_MANY_CONNECTIONS', message, 0));
   }
 
-  close(reason: string): void {
-    if (this.#phase === 'closed') return;
+  /**
+   * Closes the client. A backend with a command in flight (a COMMIT waiting for its quorum) is
+   * closed only once its response is complete, unless `force` (the proxy stops); the session
+   * counts as open (`onClosed`) until then.
+   */
+  close(reason: string, force = false): void {
+    const backends = [this.#local, this.#leader].filter((backend) => backend !== undefined);
+    if (this.#phase === 'closed') {
+      if (force) for (const backend of backends) backend.close(reason);
+      return;
+    }
     this.#phase = 'closed';
     clearTimeout(this.#loginTimer);
     this.#ctx.logger.debug({ connectionId: this.connectionId, reason }, 'proxy client closed');
-    this.#local?.close('the client left');
-    this.#leader?.close('the client left');
+    const lingering: Promise<void>[] = [];
+    for (const backend of backends) {
+      if (force || backend === this.#infile || !backend.busy) backend.close('the client left');
+      else {
+        backend.closeAfterResponse('the client left; its last command has its answer');
+        lingering.push(backend.whenClosed);
+      }
+    }
     this.#socket.destroy();
     this.#raw.destroy();
-    this.#ctx.onClosed(this);
+    if (lingering.length === 0) this.#ctx.onClosed(this);
+    else void Promise.all(lingering).then(() => this.#ctx.onClosed(this));
   }
 
   // ---- client bytes --------------------------------------------------------------------------
@@ -400,6 +420,7 @@ export class ProxySession {
     this.#leader?.close('session reset');
     this.#local = undefined;
     this.#leader = undefined;
+    this.#txBackend = undefined;
     this.#sets = [];
     this.#statements.clear();
     this.#lastPrepared = undefined;
@@ -587,6 +608,7 @@ export class ProxySession {
     readonly onSuccess?: (backend: Backend, outcome: ResponseOutcome) => void;
   }): Promise<void> {
     const { classification } = options;
+    let failedLocal = false;
     for (let attempt = 0; ; attempt += 1) {
       const retryable =
         classification.route === 'read' && this.#routing.autocommit && !this.#routing.inTransaction;
@@ -607,10 +629,24 @@ export class ProxySession {
             { connectionId: this.connectionId, backend: decision.backend, reason: decision.reason },
             'proxy route',
           );
-        name = decision.backend;
-        backend = await this.#acquire(name);
+        // A read whose local backend just failed runs again on the leader.
+        name = attempt > 0 && failedLocal ? 'leader' : decision.backend;
+        backend = await this.#acquire(name, classification.route === 'read');
         if (backend === undefined) return;
         if (backend === this.#local) name = 'local';
+      }
+      if (this.#routing.inTransaction && this.#txBackend !== backend) {
+        // The connection holding the transaction is gone (or the leader moved): MariaDB rolled
+        // the transaction back; running the statement elsewhere would break its atomicity.
+        const lost = this.#txBackend;
+        if (lost !== undefined) this.#forget(lost);
+        this.#routing = { ...this.#routing, inTransaction: false };
+        this.#txBackend = undefined;
+        this.#sendError(
+          'OUTCOME_UNKNOWN',
+          `the connection to ${lost?.target.label ?? 'the server'} that held this session's transaction was lost: the transaction was rolled back and this statement was not run; start the transaction again`,
+        );
+        return;
       }
       try {
         if (this.#needsSync(backend)) await this.#sync(backend);
@@ -643,6 +679,7 @@ export class ProxySession {
           return;
         }
         if (retryable && attempt === 0) {
+          failedLocal = name === 'local' && !this.#ctx.cluster.view().localIsLeader;
           this.#ctx.logger.info(
             { connectionId: this.connectionId, reason: error.message },
             'proxy read retried',
@@ -650,6 +687,7 @@ export class ProxySession {
           continue;
         }
         if (this.#routing.inTransaction) this.#routing = { ...this.#routing, inTransaction: false };
+        this.#txBackend = undefined;
         this.#sendError(
           'OUTCOME_UNKNOWN',
           `the connection to ${backend.target.label} was lost before the statement's result arrived (${error.message}): it may or may not have been applied; check before retrying`,
@@ -683,6 +721,7 @@ export class ProxySession {
           statusFlags: outcome.statusFlags,
           lastGtids: [],
         });
+      this.#txBackend = this.#routing.inTransaction ? backend : undefined;
     } catch (error) {
       if (!(error instanceof BackendLost)) throw error;
       this.#forget(backend);
@@ -725,6 +764,7 @@ export class ProxySession {
       statusFlags: outcome.statusFlags,
       lastGtids,
     });
+    this.#txBackend = this.#routing.inTransaction ? backend : undefined;
   }
 
   #forget(backend: Backend): void {
@@ -780,8 +820,9 @@ export class ProxySession {
   }
 
   /** The backend connection for a route; undefined when it cannot be had (the client got an ERR). */
-  async #acquire(name: BackendName): Promise<Backend | undefined> {
+  async #acquire(wanted: BackendName, readFallback = false): Promise<Backend | undefined> {
     const deadline = Date.now() + this.#ctx.failoverWaitMs;
+    let name = wanted;
     for (;;) {
       if (this.#phase === 'closed') return undefined;
       const view = this.#ctx.cluster.view();
@@ -792,12 +833,21 @@ export class ProxySession {
           port: this.#ctx.local.port,
           label: `the local MariaDB ${this.#ctx.local.host}:${this.#ctx.local.port}`,
         };
-        const backend = await this.#connect(target, name === 'leader' ? deadline : undefined);
+        // A read the local MariaDB cannot take (down before the health probe noticed) goes to the leader.
+        const fallback = name === 'local' && readFallback && !view.localIsLeader;
+        const backend = await this.#connect(target, name === 'leader' ? deadline : undefined, fallback);
         if (backend === 'retry') {
           await new Promise((resolve) => setTimeout(resolve, leaderPollMs));
           continue;
         }
-        if (backend !== undefined) this.#local = backend;
+        if (backend === 'failed') {
+          name = 'leader';
+          continue;
+        }
+        if (backend !== undefined) {
+          this.#local = backend;
+          this.#ctx.localServerVersion(backend.serverVersion);
+        }
         return backend;
       }
       const leader = this.#ctx.cluster.leaderProxy();
@@ -822,7 +872,7 @@ export class ProxySession {
           label: `the leader ${leader.id}'s proxy ${leader.host}:${leader.port}`,
         };
         const backend = await this.#connect(target, deadline);
-        if (backend !== 'retry') {
+        if (backend !== 'retry' && backend !== 'failed') {
           if (backend !== undefined) {
             this.#leader = backend;
             this.#leaderId = leader.id;
@@ -841,10 +891,15 @@ export class ProxySession {
     }
   }
 
+  /**
+   * A logged-in backend connection; 'retry' when it cannot be reached before `retryUntil`;
+   * 'failed' when it cannot be reached and `quiet`; undefined when the client got an ERR.
+   */
   async #connect(
     target: BackendTarget,
     retryUntil: number | undefined,
-  ): Promise<Backend | 'retry' | undefined> {
+    quiet = false,
+  ): Promise<Backend | 'retry' | 'failed' | undefined> {
     try {
       const backend = await Backend.connect(
         target,
@@ -870,6 +925,7 @@ export class ProxySession {
         return undefined;
       }
       if (retryUntil !== undefined && Date.now() < retryUntil) return 'retry';
+      if (quiet) return 'failed';
       this.#sendError('DATABASE_UNAVAILABLE', `${error.message}; the statement was not run: retry`);
       return undefined;
     }

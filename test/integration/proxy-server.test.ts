@@ -16,6 +16,7 @@ import { freePort } from '../../src/testing/free-port.js';
 import type { MariaDbSet } from '../../src/testing/mariadb-harness.js';
 import { startMariaDb } from '../support/mariadb.js';
 import { writeSelfSignedCertificate } from '../support/self-signed.js';
+import { waitFor } from '../support/wait-for.js';
 
 const run = promisify(execFile);
 
@@ -248,5 +249,28 @@ ${tls ? `tls_cert = "${certPath}"\ntls_key = "${keyPath}"` : ''}
     const [rows] = await connection.query('SELECT 42 AS answer');
     expect(rows).toEqual([{ answer: 42 }]);
     await connection.end();
+  });
+
+  test('a client that leaves mid-statement: its backend session stays until the answer arrives', async () => {
+    // MariaDB would abort a statement of a vanished client (a COMMIT waiting for its semi-sync
+    // ACK is then released): the proxy keeps the backend connection until the response is whole.
+    const server = set.servers[0]!;
+    await server.query('CREATE TABLE app.linger (id INT PRIMARY KEY, v INT)');
+    await server.query('INSERT INTO app.linger VALUES (1, 0)');
+    const client = await mariadb.createConnection({ ...mysql2Options() });
+    const leaving = client.query('UPDATE linger SET v = 1 WHERE SLEEP(7) = 0').catch(() => undefined);
+    const running = async () =>
+      (
+        await server.query<unknown[]>(
+          "SELECT 1 FROM information_schema.processlist WHERE info LIKE 'UPDATE linger SET%'",
+        )
+      ).length;
+    await waitFor('the UPDATE to run', async () => (await running()) === 1, { timeoutMs: 10_000 });
+    client.destroy();
+    await leaving;
+    await waitFor('the UPDATE to end', async () => (await running()) === 0, { timeoutMs: 30_000 });
+    // It ran to its end (SLEEP returned 0), as it would have for a client that stayed.
+    expect(await server.query('SELECT v FROM app.linger')).toEqual([{ v: 1 }]);
+    await waitFor('the proxy to count the session closed', () => proxy.connections === 0);
   });
 });
