@@ -63,6 +63,8 @@ export class Backend {
   readonly target: BackendTarget;
   readonly capabilities: number;
   readonly serverVersion: string;
+  /** The backend's id for this connection (MariaDB's thread id, or the leader proxy's connection id). */
+  readonly threadId: number;
   readonly #socket: Socket;
   readonly #scanner: ResponseScanner;
   #pending: Pending | undefined;
@@ -78,8 +80,15 @@ export class Backend {
   /** How many of the session's recorded SET statements this connection has run. */
   setsApplied = 0;
 
-  private constructor(target: BackendTarget, socket: Socket, capabilities: number, serverVersion: string) {
+  private constructor(
+    target: BackendTarget,
+    socket: Socket,
+    capabilities: number,
+    serverVersion: string,
+    threadId: number,
+  ) {
     this.target = target;
+    this.threadId = threadId;
     this.#socket = socket;
     this.capabilities = capabilities;
     this.serverVersion = serverVersion;
@@ -145,6 +154,7 @@ export class Backend {
                 socket,
                 action.capabilities,
                 action.handshake.serverVersion,
+                action.handshake.connectionId,
               );
               if (!options.trackGtid) {
                 resolve(backend);

@@ -38,6 +38,7 @@ export function splitHostPort(address: string): { host: string; port: number } {
 export class ProxyServer {
   readonly #server: Server;
   readonly #sessions = new Set<ProxySession>();
+  readonly #byId = new Map<number, ProxySession>();
   readonly #logger: Logger;
   #port = 0;
   #host = '';
@@ -132,7 +133,14 @@ export class ProxyServer {
         connectionIds = connectionIds >= 0x7fffffff ? 1 : connectionIds + 1;
         return connectionIds;
       },
-      onClosed: (session) => instance.#sessions.delete(session),
+      onClosed: (session) => {
+        instance.#sessions.delete(session);
+        if (instance.#byId.get(session.connectionId) === session) instance.#byId.delete(session.connectionId);
+      },
+      session: (connectionId) => instance.#byId.get(connectionId),
+      killLocalQuery: async (threadId) => {
+        await options.adminQuery.query(`KILL QUERY ${Math.trunc(threadId)}`, []);
+      },
     };
     server.on('connection', (socket: Socket) => {
       if (instance.#sessions.size >= proxy.max_connections) {
@@ -142,7 +150,9 @@ export class ProxyServer {
         );
         return;
       }
-      instance.#sessions.add(new ProxySession(context, socket));
+      const session = new ProxySession(context, socket);
+      instance.#sessions.add(session);
+      instance.#byId.set(session.connectionId, session);
     });
     const { host, port } = options.listen ?? splitHostPort(proxy.bind_address);
     await new Promise<void>((resolve, reject) => {

@@ -65,6 +65,10 @@ export interface ProxyContext {
   localServerVersion(version: string): void;
   nextConnectionId(): number;
   onClosed(session: ProxySession): void;
+  /** The open session with this connection id (KILL). */
+  session(connectionId: number): ProxySession | undefined;
+  /** Runs `KILL QUERY thread` on the local MariaDB as the node's admin account. */
+  killLocalQuery(threadId: number): Promise<void>;
 }
 
 /** A client packet above this closes the client (1153). */
@@ -188,6 +192,8 @@ export class ProxySession {
   #waitingDrain = false;
   readonly #traced: boolean;
   readonly #debug: boolean;
+  /** The account the client logged in as. */
+  #user = '';
 
   constructor(ctx: ProxyContext, socket: Socket) {
     this.#ctx = ctx;
@@ -394,6 +400,7 @@ export class ProxySession {
     clearTimeout(this.#loginTimer);
     this.#phase = 'commands';
     if (!changedUser) this.#capabilities = session.capabilities;
+    this.#user = session.user;
     const plugin = session.response.authPluginName;
     this.#credentials =
       session.stage1 !== undefined || plugin !== 'client_ed25519'
@@ -448,6 +455,15 @@ export class ProxySession {
         this.#send(encodeOkPacket(okPacket(this.#statusFlags()), this.#capabilities), reply);
         return;
       case 'query': {
+        // KILL of a connection id: the client knows the proxy's ids, not MariaDB's.
+        const first = command.sql[firstNonSpace(command.sql)];
+        if (first === 0x4b || first === 0x6b) {
+          const kill = killStatement(command.sql);
+          if (kill !== undefined) {
+            await this.#kill(kill, reply);
+            return;
+          }
+        }
         const classification: Pick<Classification, 'route' | 'reason' | 'pin' | 'statements'> =
           command.sql.length > classifiedBytesMax
             ? { route: 'leader', reason: 'longer than 1 MiB: not classified', statements: [] }
@@ -580,6 +596,68 @@ export class ProxySession {
       default:
         this.#sendError('BAD_REQUEST', 'unknown command', reply);
     }
+  }
+
+  get user(): string {
+    return this.#user;
+  }
+
+  /** The local MariaDB thread running this session's command, when one runs there. */
+  get busyLocalThread(): number | undefined {
+    const local = this.#local;
+    return local !== undefined && local.busy && local !== this.#leader ? local.threadId : undefined;
+  }
+
+  get busy(): boolean {
+    return (this.#local?.busy ?? false) || (this.#leader?.busy ?? false);
+  }
+
+  /**
+   * `KILL [CONNECTION | QUERY] id` of a session of this proxy (the ids clients see, e.g. the
+   * mariadb connector's destroy()): sent on, it would reach an unrelated MariaDB thread. Only
+   * the same account's sessions, as MariaDB allows a user without CONNECTION ADMIN.
+   */
+  async #kill(kill: { readonly query: boolean; readonly id: number }, reply: number): Promise<void> {
+    const target = this.#ctx.session(kill.id);
+    if (target === undefined) {
+      this.#send(
+        encodeErrPacket({ errorCode: 1094, sqlState: 'HY000', message: `Unknown thread id: ${kill.id}` }),
+        reply,
+      );
+      return;
+    }
+    if (target.user !== this.#user) {
+      this.#send(
+        encodeErrPacket({
+          errorCode: 1095,
+          sqlState: 'HY000',
+          message: `You are not owner of thread ${kill.id} (through the WolfScale proxy only the same account's connections; run KILL on the MariaDB server for others)`,
+        }),
+        reply,
+      );
+      return;
+    }
+    if (!kill.query) {
+      // Its command in flight still gets its answer from the backend (close keeps it until then).
+      target.close(`KILL from connection ${this.connectionId}`);
+    } else if (target.busy) {
+      const thread = target.busyLocalThread;
+      if (thread === undefined) {
+        this.#sendError(
+          'BAD_REQUEST',
+          `connection ${kill.id}'s statement runs on the leader through its proxy: KILL QUERY cannot reach it from here; use KILL CONNECTION ${kill.id}, or KILL QUERY on the leader's MariaDB`,
+          reply,
+        );
+        return;
+      }
+      try {
+        await this.#ctx.killLocalQuery(thread);
+      } catch (error) {
+        this.#sendError('DATABASE_UNAVAILABLE', `KILL QUERY failed: ${(error as Error).message}`, reply);
+        return;
+      }
+    }
+    this.#send(encodeOkPacket(okPacket(this.#statusFlags()), this.#capabilities), reply);
   }
 
   #statusFlags(): number {
@@ -1070,6 +1148,23 @@ export class ProxySession {
       },
     });
   }
+}
+
+function firstNonSpace(sql: Buffer): number {
+  let at = 0;
+  while (at < sql.length && (sql[at] === 0x20 || sql[at] === 0x0a || sql[at] === 0x0d || sql[at] === 0x09))
+    at += 1;
+  return at;
+}
+
+const killPattern = /^\s*KILL\s+(?:(?:HARD|SOFT)\s+)?(CONNECTION\s+|QUERY\s+)?(\d{1,10})\s*;?\s*$/i;
+
+/** `KILL [HARD|SOFT] [CONNECTION|QUERY] <number>`; undefined for any other statement. */
+export function killStatement(sql: Buffer): { readonly query: boolean; readonly id: number } | undefined {
+  if (sql.length > 100) return undefined;
+  const match = killPattern.exec(sql.toString('utf8'));
+  if (match === null) return undefined;
+  return { query: (match[1] ?? '').toUpperCase().startsWith('QUERY'), id: Number(match[2]) };
 }
 
 /** Whether an OK packet's status flags announce session-state changes (cheap pre-check). */

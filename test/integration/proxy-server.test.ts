@@ -251,26 +251,59 @@ ${tls ? `tls_cert = "${certPath}"\ntls_key = "${keyPath}"` : ''}
     await connection.end();
   });
 
-  test('a client that leaves mid-statement: its backend session stays until the answer arrives', async () => {
-    // MariaDB would abort a statement of a vanished client (a COMMIT waiting for its semi-sync
-    // ACK is then released): the proxy keeps the backend connection until the response is whole.
+  test('a client that leaves during a COMMIT waiting for its semi-sync ACK: the backend session waits on', async () => {
+    // A vanished client's waiting commit is released by MariaDB as committed and visible
+    // (docs/RELIABILITY.md): the proxy keeps the backend connection until the answer arrives.
     const server = set.servers[0]!;
-    await server.query('CREATE TABLE app.linger (id INT PRIMARY KEY, v INT)');
-    await server.query('INSERT INTO app.linger VALUES (1, 0)');
-    const client = await mariadb.createConnection({ ...mysql2Options() });
-    const leaving = client.query('UPDATE linger SET v = 1 WHERE SLEEP(7) = 0').catch(() => undefined);
-    const running = async () =>
-      (
-        await server.query<unknown[]>(
-          "SELECT 1 FROM information_schema.processlist WHERE info LIKE 'UPDATE linger SET%'",
-        )
-      ).length;
-    await waitFor('the UPDATE to run', async () => (await running()) === 1, { timeoutMs: 10_000 });
-    client.destroy();
-    await leaving;
-    await waitFor('the UPDATE to end', async () => (await running()) === 0, { timeoutMs: 30_000 });
-    // It ran to its end (SLEEP returned 0), as it would have for a client that stayed.
-    expect(await server.query('SELECT v FROM app.linger')).toEqual([{ v: 1 }]);
-    await waitFor('the proxy to count the session closed', () => proxy.connections === 0);
+    await server.query('CREATE TABLE app.linger (id INT PRIMARY KEY)');
+    await server.query(
+      "SET GLOBAL rpl_semi_sync_master_wait_point = 'AFTER_SYNC', rpl_semi_sync_master_timeout = 60000, rpl_semi_sync_master_wait_no_slave = ON, rpl_semi_sync_master_enabled = ON",
+    );
+    try {
+      const client = await mysql2.createConnection(mysql2Options());
+      // mysql2 never settles a query of a destroyed connection: not awaited.
+      void client.query('INSERT INTO linger VALUES (1)').catch(() => undefined);
+      const waiting = async () =>
+        (
+          await server.query<unknown[]>(
+            "SELECT 1 FROM information_schema.processlist WHERE state = 'Waiting for semi-sync ACK from slave'",
+          )
+        ).length;
+      await waitFor('the COMMIT to wait for its ACK', async () => (await waiting()) === 1, {
+        timeoutMs: 10_000,
+      });
+      client.destroy();
+      // Time for the proxy to see the client leave; the commit must still wait, invisible.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(await waiting()).toBe(1);
+      expect(await server.query('SELECT id FROM app.linger')).toEqual([]);
+      expect(proxy.connections).toBeGreaterThan(0);
+      // The ACK wait ends (here: semi-sync turned off): the commit returns, the backend closes.
+      await server.query('SET GLOBAL rpl_semi_sync_master_enabled = OFF');
+      await waitFor('the proxy to close the session', () => proxy.connections === 0);
+      expect(await server.query('SELECT id FROM app.linger')).toEqual([{ id: 1 }]);
+    } finally {
+      await server.query('SET GLOBAL rpl_semi_sync_master_enabled = OFF');
+    }
+  });
+
+  test('KILL of a connection id the proxy gave reaches that session, never a MariaDB thread', async () => {
+    const victim = await mysql2.createConnection(mysql2Options());
+    const killer = await mysql2.createConnection(mysql2Options());
+    try {
+      await expect(killer.query('KILL 2147483000')).rejects.toMatchObject({ errno: 1094 });
+      await killer.query(`KILL CONNECTION ${victim.threadId}`);
+      await expect(victim.query('SELECT 1')).rejects.toThrow();
+      // The mariadb connector's destroy() sends KILL <its id> on a new connection.
+      const maria = await mariadb.createConnection(mysql2Options());
+      const before = proxy.connections;
+      maria.destroy();
+      await waitFor('the destroyed connection to close', () => proxy.connections < before);
+      const [rows] = await killer.query('SELECT 42 AS answer');
+      expect(rows).toEqual([{ answer: 42 }]);
+    } finally {
+      victim.destroy();
+      await killer.end();
+    }
   });
 });
