@@ -605,7 +605,7 @@ export class ProxySession {
   /** The local MariaDB thread running this session's command, when one runs there. */
   get busyLocalThread(): number | undefined {
     const local = this.#local;
-    return local !== undefined && local.busy && local !== this.#leader ? local.threadId : undefined;
+    return local?.busy && local !== this.#leader ? local.threadId : undefined;
   }
 
   get busy(): boolean {
