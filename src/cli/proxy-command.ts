@@ -1,8 +1,9 @@
 import { formatProblems, loadConfig } from '../config/load-config.js';
+import type { RewindView } from '../http/node-api.js';
 import { createLogger, type LoggerOptions } from '../node/create-logger.js';
 import { nodeSettings } from '../node/node-settings.js';
 import { ProxyServer, splitHostPort } from '../proxy/proxy-server.js';
-import type { ClusterView } from '../proxy/route.js';
+import { type ClusterView, localReadBlocker } from '../proxy/route.js';
 import type { CliIo } from './config-commands.js';
 import { processIo } from './config-commands.js';
 
@@ -61,12 +62,14 @@ export async function proxyCommand(options: ProxyCommandOptions, io: CliIo = pro
         leader_id: string | null;
         lag_ms: number;
         mariadb: { healthy: boolean };
+        rewind?: { state: RewindView['state'] };
       };
       view = {
         localIsLeader: status.writable,
         localHealthy: status.mariadb.healthy,
         appliedPosition: new Map(),
         lagMs: status.lag_ms,
+        localReadBlocker: localReadBlocker(status.rewind?.state),
       };
       leaderKnown = status.leader_id !== null;
     } catch (error) {

@@ -22,7 +22,7 @@ import { type Health, probeHealth } from '../mariadb/health-probe.js';
 import { MariaDbAdmin } from '../mariadb/mariadb-admin.js';
 import { checkRequiredSettings } from '../mariadb/required-settings.js';
 import { advertisedProxyAddress, ProxyServer, splitHostPort } from '../proxy/proxy-server.js';
-import type { ClusterView } from '../proxy/route.js';
+import { type ClusterView, localReadBlocker } from '../proxy/route.js';
 import type { ProxyClusterSource } from '../proxy/session.js';
 import type { TransportTls } from '../transport/transport.js';
 import { ApplyLoop } from './apply-loop.js';
@@ -362,6 +362,7 @@ export class WolfScaleNode implements NodeApi {
             this.#rewind.view.state !== 'needs_migration',
           appliedPosition: this.#applyLoop.appliedPosition,
           lagMs: this.#lagMs(),
+          localReadBlocker: localReadBlocker(this.#rewind.view.state),
         };
         cached = { view, atMs: now };
         return view;

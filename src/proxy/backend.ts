@@ -63,22 +63,39 @@ export class Backend {
   readonly target: BackendTarget;
   readonly capabilities: number;
   readonly serverVersion: string;
+  /** The backend's id for this connection (MariaDB's thread id, or the leader proxy's connection id). */
+  readonly threadId: number;
   readonly #socket: Socket;
   readonly #scanner: ResponseScanner;
   #pending: Pending | undefined;
   #closed = false;
   #closeReason = 'closed';
+  /** Set by `closeAfterResponse`: close once the pending response is complete. */
+  #closeWhenDone: string | undefined;
+  #whenClosed: () => void = () => {};
+  /** Resolves once the connection is closed. */
+  readonly whenClosed: Promise<void>;
   /** The database this connection is in, as far as the proxy knows. */
   database: string | undefined;
   /** How many of the session's recorded SET statements this connection has run. */
   setsApplied = 0;
 
-  private constructor(target: BackendTarget, socket: Socket, capabilities: number, serverVersion: string) {
+  private constructor(
+    target: BackendTarget,
+    socket: Socket,
+    capabilities: number,
+    serverVersion: string,
+    threadId: number,
+  ) {
     this.target = target;
+    this.threadId = threadId;
     this.#socket = socket;
     this.capabilities = capabilities;
     this.serverVersion = serverVersion;
     this.#scanner = new ResponseScanner(hasCapability(capabilities, Capability.deprecateEof));
+    this.whenClosed = new Promise((resolve) => {
+      this.#whenClosed = resolve;
+    });
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('close', () =>
       this.#lost(
@@ -137,6 +154,7 @@ export class Backend {
                 socket,
                 action.capabilities,
                 action.handshake.serverVersion,
+                action.handshake.connectionId,
               );
               if (!options.trackGtid) {
                 resolve(backend);
@@ -207,6 +225,20 @@ export class Backend {
     this.#socket.destroy();
   }
 
+  /**
+   * Closes once the command in flight has its whole response (now when none is): a client that
+   * leaves during a COMMIT must not end the backend session before the COMMIT's answer, or
+   * MariaDB would release a commit still waiting for its quorum (DESIGN.md "Failover").
+   */
+  closeAfterResponse(reason: string): void {
+    if (this.#pending === undefined) {
+      this.close(reason);
+      return;
+    }
+    this.#closeWhenDone = reason;
+    this.#socket.resume();
+  }
+
   #onData(chunk: Buffer): void {
     const pending = this.#pending;
     if (pending === undefined) {
@@ -239,6 +271,7 @@ export class Backend {
       return;
     }
     this.#pending = undefined;
+    if (this.#closeWhenDone !== undefined) this.close(this.#closeWhenDone);
     pending.resolve({
       statusFlags: this.#scanner.errPayload === undefined ? this.#scanner.statusFlags : undefined,
       okPayloads: this.#scanner.okPayloads,
@@ -249,6 +282,7 @@ export class Backend {
 
   #lost(reason: string): void {
     this.#closed = true;
+    this.#whenClosed();
     this.#closeReason = reason;
     const pending = this.#pending;
     this.#pending = undefined;

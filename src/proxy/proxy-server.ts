@@ -21,6 +21,11 @@ export interface ProxyServerOptions {
 /** Greeting version until the local MariaDB told its own. */
 const fallbackServerVersion = '5.5.5-10.11.0-MariaDB-WolfScale';
 
+/** MariaDB greets with `5.5.5-` before its version so that old clients accept it. */
+function greetingVersion(version: string): string {
+  return version.startsWith('5.5.5-') ? version : `5.5.5-${version}`;
+}
+
 export function splitHostPort(address: string): { host: string; port: number } {
   const colon = address.lastIndexOf(':');
   return { host: address.slice(0, colon).replace(/^\[|\]$/g, ''), port: Number(address.slice(colon + 1)) };
@@ -33,6 +38,7 @@ export function splitHostPort(address: string): { host: string; port: number } {
 export class ProxyServer {
   readonly #server: Server;
   readonly #sessions = new Set<ProxySession>();
+  readonly #byId = new Map<number, ProxySession>();
   readonly #logger: Logger;
   #port = 0;
   #host = '';
@@ -91,9 +97,7 @@ export class ProxyServer {
       { timeoutMs: 5000, trackGtid: false },
     ).then(
       (probe) => {
-        serverVersion = probe.serverVersion.startsWith('5.5.5-')
-          ? probe.serverVersion
-          : `5.5.5-${probe.serverVersion}`;
+        serverVersion = greetingVersion(probe.serverVersion);
         probe.close();
       },
       (error: Error) =>
@@ -116,11 +120,27 @@ export class ProxyServer {
       cluster: options.cluster,
       logger: instance.#logger,
       serverVersion: () => serverVersion,
+      // Every local backend login tells the version again: a MariaDB restarted with another
+      // version (or down when the proxy started) is greeted with from then on.
+      localServerVersion: (version) => {
+        const greeting = greetingVersion(version);
+        if (greeting === serverVersion) return;
+        if (serverVersion !== fallbackServerVersion)
+          instance.#logger.info({ from: serverVersion, to: greeting }, 'the local MariaDB version changed');
+        serverVersion = greeting;
+      },
       nextConnectionId: () => {
         connectionIds = connectionIds >= 0x7fffffff ? 1 : connectionIds + 1;
         return connectionIds;
       },
-      onClosed: (session) => instance.#sessions.delete(session),
+      onClosed: (session) => {
+        instance.#sessions.delete(session);
+        if (instance.#byId.get(session.connectionId) === session) instance.#byId.delete(session.connectionId);
+      },
+      session: (connectionId) => instance.#byId.get(connectionId),
+      killLocalQuery: async (threadId) => {
+        await options.adminQuery.query(`KILL QUERY ${Math.trunc(threadId)}`, []);
+      },
     };
     server.on('connection', (socket: Socket) => {
       if (instance.#sessions.size >= proxy.max_connections) {
@@ -130,7 +150,9 @@ export class ProxyServer {
         );
         return;
       }
-      instance.#sessions.add(new ProxySession(context, socket));
+      const session = new ProxySession(context, socket);
+      instance.#sessions.add(session);
+      instance.#byId.set(session.connectionId, session);
     });
     const { host, port } = options.listen ?? splitHostPort(proxy.bind_address);
     await new Promise<void>((resolve, reject) => {
@@ -153,7 +175,7 @@ export class ProxyServer {
 
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    for (const session of [...this.#sessions]) session.close('the proxy stops');
+    for (const session of [...this.#sessions]) session.close('the proxy stops', true);
     await closed;
   }
 }

@@ -22,6 +22,31 @@ export interface ClusterView {
   readonly appliedPosition: ReadonlyMap<number, bigint>;
   /** How far the local MariaDB is behind the commit index, in milliseconds. */
   readonly lagMs: number;
+  /**
+   * Why the local MariaDB must not answer reads even when healthy and caught up (its binlog may
+   * hold a tail the cluster never committed: a rewind check pending or running); undefined when
+   * it may. See `localReadBlocker`.
+   */
+  readonly localReadBlocker?: string | undefined;
+}
+
+/**
+ * The `localReadBlocker` for a node's rewind state (`/status` `rewind.state`): a node that may hold
+ * a diverged tail (not checked yet, being rewound, or beyond repair) must not serve reads.
+ */
+export function localReadBlocker(
+  rewindState: 'waiting' | 'clean' | 'rewinding' | 'rewound' | 'needs_migration' | undefined,
+): string | undefined {
+  switch (rewindState) {
+    case 'waiting':
+      return 'the local binlog is not checked against the committed log yet (rewind waiting)';
+    case 'rewinding':
+      return 'the local MariaDB is being rewound';
+    case 'needs_migration':
+      return 'the local MariaDB holds transactions the cluster never committed (needs migration)';
+    default:
+      return undefined;
+  }
 }
 
 export interface SessionRouting {
@@ -76,6 +101,7 @@ export function route(
     return { backend, reason: `session state, run where the session is (${backend})` };
   }
   if (!view.localHealthy) return { backend: 'leader', reason: 'the local MariaDB is unhealthy' };
+  if (view.localReadBlocker !== undefined) return { backend: 'leader', reason: view.localReadBlocker };
   if (view.lagMs > maxLagMs)
     return { backend: 'leader', reason: `the local MariaDB lags ${view.lagMs} ms > max_lag_ms ${maxLagMs}` };
   const covered = coverage(view.appliedPosition, session.written);

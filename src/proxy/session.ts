@@ -61,8 +61,14 @@ export interface ProxyContext {
   readonly cluster: ProxyClusterSource;
   readonly logger: Logger;
   serverVersion(): string;
+  /** The version the local MariaDB greeted a backend connection with (it may change on a restart). */
+  localServerVersion(version: string): void;
   nextConnectionId(): number;
   onClosed(session: ProxySession): void;
+  /** The open session with this connection id (KILL). */
+  session(connectionId: number): ProxySession | undefined;
+  /** Runs `KILL QUERY thread` on the local MariaDB as the node's admin account. */
+  killLocalQuery(threadId: number): Promise<void>;
 }
 
 /** A client packet above this closes the client (1153). */
@@ -177,8 +183,8 @@ export class ProxySession {
   #local: Backend | undefined;
   #leader: Backend | undefined;
   #leaderId: string | undefined;
-  /** The backend session an open transaction lives on: the rest of it must run there or not at all. */
-  #transactionBackend: Backend | undefined;
+  /** The backend holding the session's open transaction (the last status flags said IN_TRANS). */
+  #txBackend: Backend | undefined;
   #statements = new Map<number, PreparedStatement>();
   #nextStatementId = 1;
   #lastPrepared: number | undefined;
@@ -186,6 +192,8 @@ export class ProxySession {
   #waitingDrain = false;
   readonly #traced: boolean;
   readonly #debug: boolean;
+  /** The account the client logged in as. */
+  #user = '';
 
   constructor(ctx: ProxyContext, socket: Socket) {
     this.#ctx = ctx;
@@ -221,16 +229,32 @@ export class ProxySession {
     socket.end(errBytes('TOO_MANY_CONNECTIONS', message, 0));
   }
 
-  close(reason: string): void {
-    if (this.#phase === 'closed') return;
+  /**
+   * Closes the client. A backend with a command in flight (a COMMIT waiting for its quorum) is
+   * closed only once its response is complete, unless `force` (the proxy stops); the session
+   * counts as open (`onClosed`) until then.
+   */
+  close(reason: string, force = false): void {
+    const backends = [this.#local, this.#leader].filter((backend) => backend !== undefined);
+    if (this.#phase === 'closed') {
+      if (force) for (const backend of backends) backend.close(reason);
+      return;
+    }
     this.#phase = 'closed';
     clearTimeout(this.#loginTimer);
     this.#ctx.logger.debug({ connectionId: this.connectionId, reason }, 'proxy client closed');
-    this.#local?.close('the client left');
-    this.#leader?.close('the client left');
+    const lingering: Promise<void>[] = [];
+    for (const backend of backends) {
+      if (force || backend === this.#infile || !backend.busy) backend.close('the client left');
+      else {
+        backend.closeAfterResponse('the client left; its last command has its answer');
+        lingering.push(backend.whenClosed);
+      }
+    }
     this.#socket.destroy();
     this.#raw.destroy();
-    this.#ctx.onClosed(this);
+    if (lingering.length === 0) this.#ctx.onClosed(this);
+    else void Promise.all(lingering).then(() => this.#ctx.onClosed(this));
   }
 
   // ---- client bytes --------------------------------------------------------------------------
@@ -376,6 +400,7 @@ export class ProxySession {
     clearTimeout(this.#loginTimer);
     this.#phase = 'commands';
     if (!changedUser) this.#capabilities = session.capabilities;
+    this.#user = session.user;
     const plugin = session.response.authPluginName;
     this.#credentials =
       session.stage1 !== undefined || plugin !== 'client_ed25519'
@@ -402,6 +427,7 @@ export class ProxySession {
     this.#leader?.close('session reset');
     this.#local = undefined;
     this.#leader = undefined;
+    this.#txBackend = undefined;
     this.#sets = [];
     this.#statements.clear();
     this.#lastPrepared = undefined;
@@ -429,6 +455,15 @@ export class ProxySession {
         this.#send(encodeOkPacket(okPacket(this.#statusFlags()), this.#capabilities), reply);
         return;
       case 'query': {
+        // KILL of a connection id: the client knows the proxy's ids, not MariaDB's.
+        const first = command.sql[firstNonSpace(command.sql)];
+        if (first === 0x4b || first === 0x6b) {
+          const kill = killStatement(command.sql);
+          if (kill !== undefined) {
+            await this.#kill(kill, reply);
+            return;
+          }
+        }
         const classification: Pick<Classification, 'route' | 'reason' | 'pin' | 'statements'> =
           command.sql.length > classifiedBytesMax
             ? { route: 'leader', reason: 'longer than 1 MiB: not classified', statements: [] }
@@ -563,6 +598,68 @@ export class ProxySession {
     }
   }
 
+  get user(): string {
+    return this.#user;
+  }
+
+  /** The local MariaDB thread running this session's command, when one runs there. */
+  get busyLocalThread(): number | undefined {
+    const local = this.#local;
+    return local?.busy && local !== this.#leader ? local.threadId : undefined;
+  }
+
+  get busy(): boolean {
+    return (this.#local?.busy ?? false) || (this.#leader?.busy ?? false);
+  }
+
+  /**
+   * `KILL [CONNECTION | QUERY] id` of a session of this proxy (the ids clients see, e.g. the
+   * mariadb connector's destroy()): sent on, it would reach an unrelated MariaDB thread. Only
+   * the same account's sessions, as MariaDB allows a user without CONNECTION ADMIN.
+   */
+  async #kill(kill: { readonly query: boolean; readonly id: number }, reply: number): Promise<void> {
+    const target = this.#ctx.session(kill.id);
+    if (target === undefined) {
+      this.#send(
+        encodeErrPacket({ errorCode: 1094, sqlState: 'HY000', message: `Unknown thread id: ${kill.id}` }),
+        reply,
+      );
+      return;
+    }
+    if (target.user !== this.#user) {
+      this.#send(
+        encodeErrPacket({
+          errorCode: 1095,
+          sqlState: 'HY000',
+          message: `You are not owner of thread ${kill.id} (through the WolfScale proxy only the same account's connections; run KILL on the MariaDB server for others)`,
+        }),
+        reply,
+      );
+      return;
+    }
+    if (!kill.query) {
+      // Its command in flight still gets its answer from the backend (close keeps it until then).
+      target.close(`KILL from connection ${this.connectionId}`);
+    } else if (target.busy) {
+      const thread = target.busyLocalThread;
+      if (thread === undefined) {
+        this.#sendError(
+          'BAD_REQUEST',
+          `connection ${kill.id}'s statement runs on the leader through its proxy: KILL QUERY cannot reach it from here; use KILL CONNECTION ${kill.id}, or KILL QUERY on the leader's MariaDB`,
+          reply,
+        );
+        return;
+      }
+      try {
+        await this.#ctx.killLocalQuery(thread);
+      } catch (error) {
+        this.#sendError('DATABASE_UNAVAILABLE', `KILL QUERY failed: ${(error as Error).message}`, reply);
+        return;
+      }
+    }
+    this.#send(encodeOkPacket(okPacket(this.#statusFlags()), this.#capabilities), reply);
+  }
+
   #statusFlags(): number {
     return (
       (this.#routing.autocommit ? ServerStatus.autocommit : 0) |
@@ -589,6 +686,7 @@ export class ProxySession {
     readonly onSuccess?: (backend: Backend, outcome: ResponseOutcome) => void;
   }): Promise<void> {
     const { classification } = options;
+    let failedLocal = false;
     for (let attempt = 0; ; attempt += 1) {
       const retryable =
         classification.route === 'read' && this.#routing.autocommit && !this.#routing.inTransaction;
@@ -609,29 +707,25 @@ export class ProxySession {
             { connectionId: this.connectionId, backend: decision.backend, reason: decision.reason },
             'proxy route',
           );
-        name = decision.backend;
-        backend = await this.#acquire(name);
+        // A read whose local backend just failed runs again on the leader.
+        name = attempt > 0 && failedLocal ? 'leader' : decision.backend;
+        backend = await this.#acquire(name, classification.route === 'read');
         if (backend === undefined) return;
         if (backend === this.#local) name = 'local';
       }
-      if (
-        this.#routing.inTransaction &&
-        this.#transactionBackend !== undefined &&
-        backend !== this.#transactionBackend
-      ) {
-        // The transaction's backend session is gone (a step-down ends client sessions; MariaDB
-        // rolled the transaction back) or the leader moved. Running the rest on a new session
-        // would commit its statements one by one in autocommit and answer COMMIT with an OK for
-        // nothing (found by the chaos suite: acknowledged appends lost, bank reads of 490).
-        this.#transactionBackend = undefined;
+      if (this.#routing.inTransaction && this.#txBackend !== backend) {
+        // The connection holding the transaction is gone (or the leader moved): MariaDB rolled
+        // the transaction back; running the statement elsewhere would break its atomicity.
+        const lost = this.#txBackend;
+        if (lost !== undefined) this.#forget(lost);
         this.#routing = { ...this.#routing, inTransaction: false };
+        this.#txBackend = undefined;
         this.#sendError(
           'OUTCOME_UNKNOWN',
-          'the connection holding this transaction was lost (the leader stepped down or changed): the transaction was not committed; start it again',
+          `the connection to ${lost?.target.label ?? 'the server'} that held this session's transaction was lost: the transaction was rolled back and this statement was not run; start the transaction again`,
         );
         return;
       }
-      const wasInTransaction = this.#routing.inTransaction;
       try {
         if (this.#needsSync(backend)) await this.#sync(backend);
         const produced = options.bytes(backend);
@@ -648,11 +742,6 @@ export class ProxySession {
         );
         this.#infile = undefined;
         this.#absorb(backend, name, classification, outcome);
-        this.#transactionBackend = !this.#routing.inTransaction
-          ? undefined
-          : wasInTransaction
-            ? (this.#transactionBackend ?? backend)
-            : backend;
         if (outcome.errPayload === undefined) options.onSuccess?.(backend, outcome);
         return;
       } catch (error) {
@@ -668,6 +757,7 @@ export class ProxySession {
           return;
         }
         if (retryable && attempt === 0) {
+          failedLocal = name === 'local' && !this.#ctx.cluster.view().localIsLeader;
           this.#ctx.logger.info(
             { connectionId: this.connectionId, reason: error.message },
             'proxy read retried',
@@ -675,6 +765,7 @@ export class ProxySession {
           continue;
         }
         if (this.#routing.inTransaction) this.#routing = { ...this.#routing, inTransaction: false };
+        this.#txBackend = undefined;
         this.#sendError(
           'OUTCOME_UNKNOWN',
           `the connection to ${backend.target.label} was lost before the statement's result arrived (${error.message}): it may or may not have been applied; check before retrying`,
@@ -708,6 +799,7 @@ export class ProxySession {
           statusFlags: outcome.statusFlags,
           lastGtids: [],
         });
+      this.#txBackend = this.#routing.inTransaction ? backend : undefined;
     } catch (error) {
       if (!(error instanceof BackendLost)) throw error;
       this.#forget(backend);
@@ -750,6 +842,7 @@ export class ProxySession {
       statusFlags: outcome.statusFlags,
       lastGtids,
     });
+    this.#txBackend = this.#routing.inTransaction ? backend : undefined;
   }
 
   #forget(backend: Backend): void {
@@ -805,8 +898,9 @@ export class ProxySession {
   }
 
   /** The backend connection for a route; undefined when it cannot be had (the client got an ERR). */
-  async #acquire(name: BackendName): Promise<Backend | undefined> {
+  async #acquire(wanted: BackendName, readFallback = false): Promise<Backend | undefined> {
     const deadline = Date.now() + this.#ctx.failoverWaitMs;
+    let name = wanted;
     for (;;) {
       if (this.#phase === 'closed') return undefined;
       const view = this.#ctx.cluster.view();
@@ -817,12 +911,21 @@ export class ProxySession {
           port: this.#ctx.local.port,
           label: `the local MariaDB ${this.#ctx.local.host}:${this.#ctx.local.port}`,
         };
-        const backend = await this.#connect(target, name === 'leader' ? deadline : undefined);
+        // A read the local MariaDB cannot take (down before the health probe noticed) goes to the leader.
+        const fallback = name === 'local' && readFallback && !view.localIsLeader;
+        const backend = await this.#connect(target, name === 'leader' ? deadline : undefined, fallback);
         if (backend === 'retry') {
           await new Promise((resolve) => setTimeout(resolve, leaderPollMs));
           continue;
         }
-        if (backend !== undefined) this.#local = backend;
+        if (backend === 'failed') {
+          name = 'leader';
+          continue;
+        }
+        if (backend !== undefined) {
+          this.#local = backend;
+          this.#ctx.localServerVersion(backend.serverVersion);
+        }
         return backend;
       }
       const leader = this.#ctx.cluster.leaderProxy();
@@ -847,7 +950,7 @@ export class ProxySession {
           label: `the leader ${leader.id}'s proxy ${leader.host}:${leader.port}`,
         };
         const backend = await this.#connect(target, deadline);
-        if (backend !== 'retry') {
+        if (backend !== 'retry' && backend !== 'failed') {
           if (backend !== undefined) {
             this.#leader = backend;
             this.#leaderId = leader.id;
@@ -866,10 +969,15 @@ export class ProxySession {
     }
   }
 
+  /**
+   * A logged-in backend connection; 'retry' when it cannot be reached before `retryUntil`;
+   * 'failed' when it cannot be reached and `quiet`; undefined when the client got an ERR.
+   */
   async #connect(
     target: BackendTarget,
     retryUntil: number | undefined,
-  ): Promise<Backend | 'retry' | undefined> {
+    quiet = false,
+  ): Promise<Backend | 'retry' | 'failed' | undefined> {
     try {
       const backend = await Backend.connect(
         target,
@@ -895,6 +1003,7 @@ export class ProxySession {
         return undefined;
       }
       if (retryUntil !== undefined && Date.now() < retryUntil) return 'retry';
+      if (quiet) return 'failed';
       this.#sendError('DATABASE_UNAVAILABLE', `${error.message}; the statement was not run: retry`);
       return undefined;
     }
@@ -1039,6 +1148,23 @@ export class ProxySession {
       },
     });
   }
+}
+
+function firstNonSpace(sql: Buffer): number {
+  let at = 0;
+  while (at < sql.length && (sql[at] === 0x20 || sql[at] === 0x0a || sql[at] === 0x0d || sql[at] === 0x09))
+    at += 1;
+  return at;
+}
+
+const killPattern = /^\s*KILL\s+(?:(?:HARD|SOFT)\s+)?(CONNECTION\s+|QUERY\s+)?(\d{1,10})\s*;?\s*$/i;
+
+/** `KILL [HARD|SOFT] [CONNECTION|QUERY] <number>`; undefined for any other statement. */
+export function killStatement(sql: Buffer): { readonly query: boolean; readonly id: number } | undefined {
+  if (sql.length > 100) return undefined;
+  const match = killPattern.exec(sql.toString('utf8'));
+  if (match === null) return undefined;
+  return { query: (match[1] ?? '').toUpperCase().startsWith('QUERY'), id: Number(match[2]) };
 }
 
 /** Whether an OK packet's status flags announce session-state changes (cheap pre-check). */

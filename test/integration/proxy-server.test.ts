@@ -16,6 +16,7 @@ import { freePort } from '../../src/testing/free-port.js';
 import type { MariaDbSet } from '../../src/testing/mariadb-harness.js';
 import { startMariaDb } from '../support/mariadb.js';
 import { writeSelfSignedCertificate } from '../support/self-signed.js';
+import { waitFor } from '../support/wait-for.js';
 
 const run = promisify(execFile);
 
@@ -279,5 +280,61 @@ ${tls ? `tls_cert = "${certPath}"\ntls_key = "${keyPath}"` : ''}
     const [rows] = await connection.query('SELECT 42 AS answer');
     expect(rows).toEqual([{ answer: 42 }]);
     await connection.end();
+  });
+
+  test('a client that leaves during a COMMIT waiting for its semi-sync ACK: the backend session waits on', async () => {
+    // A vanished client's waiting commit is released by MariaDB as committed and visible
+    // (docs/RELIABILITY.md): the proxy keeps the backend connection until the answer arrives.
+    const server = set.servers[0]!;
+    await server.query('CREATE TABLE app.linger (id INT PRIMARY KEY)');
+    await server.query(
+      "SET GLOBAL rpl_semi_sync_master_wait_point = 'AFTER_SYNC', rpl_semi_sync_master_timeout = 60000, rpl_semi_sync_master_wait_no_slave = ON, rpl_semi_sync_master_enabled = ON",
+    );
+    try {
+      const client = await mysql2.createConnection(mysql2Options());
+      // mysql2 never settles a query of a destroyed connection: not awaited.
+      void client.query('INSERT INTO linger VALUES (1)').catch(() => undefined);
+      const waiting = async () =>
+        (
+          await server.query<unknown[]>(
+            "SELECT 1 FROM information_schema.processlist WHERE state = 'Waiting for semi-sync ACK from slave'",
+          )
+        ).length;
+      await waitFor('the COMMIT to wait for its ACK', async () => (await waiting()) === 1, {
+        timeoutMs: 10_000,
+      });
+      client.destroy();
+      // Time for the proxy to see the client leave; the commit must still wait, invisible.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      expect(await waiting()).toBe(1);
+      expect(await server.query('SELECT id FROM app.linger')).toEqual([]);
+      expect(proxy.connections).toBeGreaterThan(0);
+      // The ACK wait ends (here: semi-sync turned off): the commit returns, the backend closes.
+      await server.query('SET GLOBAL rpl_semi_sync_master_enabled = OFF');
+      await waitFor('the proxy to close the session', () => proxy.connections === 0);
+      expect(await server.query('SELECT id FROM app.linger')).toEqual([{ id: 1 }]);
+    } finally {
+      await server.query('SET GLOBAL rpl_semi_sync_master_enabled = OFF');
+    }
+  });
+
+  test('KILL of a connection id the proxy gave reaches that session, never a MariaDB thread', async () => {
+    const victim = await mysql2.createConnection(mysql2Options());
+    const killer = await mysql2.createConnection(mysql2Options());
+    try {
+      await expect(killer.query('KILL 2147483000')).rejects.toMatchObject({ errno: 1094 });
+      await killer.query(`KILL CONNECTION ${victim.threadId}`);
+      await expect(victim.query('SELECT 1')).rejects.toThrow();
+      // The mariadb connector's destroy() sends KILL <its id> on a new connection.
+      const maria = await mariadb.createConnection(mysql2Options());
+      const before = proxy.connections;
+      maria.destroy();
+      await waitFor('the destroyed connection to close', () => proxy.connections < before);
+      const [rows] = await killer.query('SELECT 42 AS answer');
+      expect(rows).toEqual([{ answer: 42 }]);
+    } finally {
+      victim.destroy();
+      await killer.end();
+    }
   });
 });

@@ -6,6 +6,7 @@ import {
   type ClusterView,
   coverage,
   initialRouting,
+  localReadBlocker,
   parseLastGtid,
   type RouteDecision,
   route,
@@ -91,6 +92,28 @@ describe('route', () => {
       backend: 'leader',
       reason: 'the local MariaDB is unhealthy',
     });
+  });
+
+  test('a node whose binlog may hold a diverged tail (rewind waiting or running) serves no reads', () => {
+    for (const state of ['waiting', 'rewinding', 'needs_migration'] as const) {
+      const blocker = localReadBlocker(state);
+      expect(blocker).toBeDefined();
+      expect(decide('SELECT 1', initialRouting, { ...follower, localReadBlocker: blocker })).toEqual({
+        backend: 'leader',
+        reason: blocker,
+      });
+      // Once it leads, everything runs on it (a leader's rewind check is never pending).
+      expect(decide('SELECT 1', initialRouting, { ...leader, localReadBlocker: blocker }).backend).toBe(
+        'local',
+      );
+    }
+    for (const state of ['clean', 'rewound', undefined] as const) {
+      expect(localReadBlocker(state)).toBeUndefined();
+      expect(
+        decide('SELECT 1', initialRouting, { ...follower, localReadBlocker: localReadBlocker(state) })
+          .backend,
+      ).toBe('local');
+    }
   });
 
   test('causal reads: a read after a write goes local only once the write is applied locally', () => {
