@@ -40,6 +40,9 @@ import {
   type SessionRouting,
 } from './route.js';
 
+/** Connect attribute a proxy sets when it forwards a session to the leader's proxy. */
+export const forwardedAttribute = '_wolfscale_forwarded';
+
 /** What the proxy needs to know of the node it runs in (a read-only view). */
 export interface ProxyClusterSource {
   view(): ClusterView;
@@ -177,6 +180,15 @@ export class ProxySession {
   #credentials: BackendCredentials = { user: '', stage1: undefined };
   #characterSet = 45;
   #connectAttributes: ReadonlyMap<string, string> = new Map();
+  /**
+   * This client is another node's proxy forwarding to the leader (connect attribute
+   * `forwardedAttribute`): every statement is served by the leader only, never by this node's
+   * MariaDB unless it leads and is open for writes. Without it, a follower's proxy that sent a
+   * read to a node just made leader (by failback), still applying its backlog, had it answered
+   * from that stale local MariaDB: the client missed its own acknowledged appends (chaos, 3
+   * nodes, 900 s, seed 11, docs/RELIABILITY.md).
+   */
+  #leaderBound = false;
   #database: string | undefined;
   #sets: Buffer[] = [];
   #routing: SessionRouting = initialRouting;
@@ -411,6 +423,7 @@ export class ProxySession {
     if (session.response.characterSet !== 0) this.#characterSet = session.response.characterSet;
     this.#connectAttributes =
       session.response.connectAttributes ?? new Map([['program_name', 'wolfscale-proxy']]);
+    this.#leaderBound = this.#connectAttributes.get(forwardedAttribute) === '1';
     this.#resetState();
     this.#database = session.database === '' ? undefined : session.database;
     if (this.#ctx.idleTimeoutMs > 0) {
@@ -696,12 +709,7 @@ export class ProxySession {
         backend = options.forceBackend;
         name = backend === this.#leader ? 'leader' : 'local';
       } else {
-        const decision: RouteDecision = route(
-          this.#routing,
-          classification,
-          this.#ctx.cluster.view(),
-          this.#ctx.maxLagMs,
-        );
+        const decision: RouteDecision = this.#route(classification);
         if (this.#debug)
           this.#ctx.logger.debug(
             { connectionId: this.connectionId, backend: decision.backend, reason: decision.reason },
@@ -897,6 +905,13 @@ export class ProxySession {
     }
   }
 
+  #route(classification: Pick<Classification, 'route' | 'reason' | 'pin'>): RouteDecision {
+    const view = this.#ctx.cluster.view();
+    if (this.#leaderBound && !view.localIsLeader)
+      return { backend: 'leader', reason: "forwarded by a follower's proxy: only an open leader serves it" };
+    return route(this.#routing, classification, view, this.#ctx.maxLagMs);
+  }
+
   /** The backend connection for a route; undefined when it cannot be had (the client got an ERR). */
   async #acquire(wanted: BackendName, readFallback = false): Promise<Backend | undefined> {
     const deadline = Date.now() + this.#ctx.failoverWaitMs;
@@ -949,7 +964,7 @@ export class ProxySession {
           port: leader.port,
           label: `the leader ${leader.id}'s proxy ${leader.host}:${leader.port}`,
         };
-        const backend = await this.#connect(target, deadline);
+        const backend = await this.#connect(target, deadline, false, true);
         if (backend !== 'retry' && backend !== 'failed') {
           if (backend !== undefined) {
             this.#leader = backend;
@@ -977,6 +992,7 @@ export class ProxySession {
     target: BackendTarget,
     retryUntil: number | undefined,
     quiet = false,
+    toLeaderProxy = false,
   ): Promise<Backend | 'retry' | 'failed' | undefined> {
     try {
       const backend = await Backend.connect(
@@ -986,7 +1002,9 @@ export class ProxySession {
           database: this.#database,
           capabilities: this.#capabilities,
           characterSet: this.#characterSet,
-          connectAttributes: this.#connectAttributes,
+          connectAttributes: toLeaderProxy
+            ? new Map([...this.#connectAttributes, [forwardedAttribute, '1']])
+            : this.#connectAttributes,
         },
         {
           timeoutMs: backendConnectTimeoutMs,
@@ -1021,7 +1039,7 @@ export class ProxySession {
           }
         : { route: full.route, reason: full.reason, ...(full.pin === undefined ? {} : { pin: full.pin }) };
     const clientId = this.#nextStatementId;
-    const decision = route(this.#routing, classification, this.#ctx.cluster.view(), this.#ctx.maxLagMs);
+    const decision = this.#route(classification);
     const backend = await this.#acquire(decision.backend);
     if (backend === undefined) return;
     try {

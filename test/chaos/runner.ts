@@ -579,6 +579,7 @@ async function setUp(pg: Playground, monitor: LeaderMonitor): Promise<void> {
           await c.query(`INSERT IGNORE INTO chaos_bank VALUES ${values}`);
           const lists = Array.from({ length: listKeys }, (_, i) => `(${i}, '')`).join(',');
           await c.query(`INSERT IGNORE INTO chaos_lists VALUES ${lists}`);
+          await untilSetUpEverywhere(pg, deadline);
           return;
         } finally {
           c.destroy();
@@ -589,6 +590,27 @@ async function setUp(pg: Playground, monitor: LeaderMonitor): Promise<void> {
     }
     if (Date.now() > deadline) throw new Error('no writable leader for the chaos tables within 60 s');
     await sleep(200);
+  }
+}
+
+/**
+ * Waits until every node's MariaDB holds the accounts and lists: a client's first read through a
+ * follower's proxy may be served locally (it has no causal history yet), and a follower that has
+ * not applied the set-up would answer with no accounts (the 900 s run with seed 11 counted two
+ * such reads, total 0, as bank violations).
+ */
+async function untilSetUpEverywhere(pg: Playground, deadline: number): Promise<void> {
+  for (const node of pg.nodes) {
+    for (;;) {
+      const rows = await node.server
+        .query<Array<{ a: number | bigint; l: number | bigint }>>(
+          'SELECT (SELECT COUNT(*) FROM app.chaos_bank) AS a, (SELECT COUNT(*) FROM app.chaos_lists) AS l',
+        )
+        .catch(() => []);
+      if (Number(rows[0]?.a ?? 0) === accounts && Number(rows[0]?.l ?? 0) >= listKeys) break;
+      if (Date.now() > deadline) throw new Error(`${node.id} did not apply the chaos tables within 60 s`);
+      await sleep(100);
+    }
   }
 }
 
