@@ -1,12 +1,9 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Connection } from 'mariadb';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Applier, type ApplyOutcome } from '../../src/apply/applier.js';
 import type { ApplierTransaction } from '../../src/apply/applier-transaction.js';
 import { sameGroupCommit } from '../../src/apply/apply-schedule.js';
-import { readBinlogTransactions } from '../../src/apply/binlog-file-transactions.js';
 import { applierTransactionFrom } from '../../src/apply/from-captured.js';
 import { BinlogCapture } from '../../src/capture/binlog-capture.js';
 import { releaseTransaction } from '../../src/capture/captured-transaction.js';
@@ -24,21 +21,12 @@ import { formatGtid } from '../../src/protocol/gtid.js';
 import type { MariaDbServer, MariaDbSet } from '../../src/testing/mariadb-harness.js';
 import { compareServers } from '../support/compare.js';
 import { startMariaDb } from '../support/mariadb.js';
+import { sourceTransactions } from '../support/source-transactions.js';
 import { waitFor } from '../support/wait-for.js';
 import { runWorkload } from '../support/workload.js';
 
 const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'silent' });
 const parallelSessions = 4;
-
-async function sourceTransactions(source: MariaDbServer): Promise<ApplierTransaction[]> {
-  await source.query('FLUSH BINARY LOGS');
-  const index = await readFile(join(source.dataDir, 'binlog.index'), 'utf8');
-  const files = index
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => (line.startsWith('/') ? line : join(source.dataDir, line.replace(/^\.\//, ''))));
-  return await readBinlogTransactions(files);
-}
 
 /** What the GTID event of a captured transaction says about parallel apply. */
 function traits(transaction: ApplierTransaction): {

@@ -1,9 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ApplierTransaction } from '../../src/apply/applier-transaction.js';
-import { readBinlogTransactions } from '../../src/apply/binlog-file-transactions.js';
 import { applierTransactionFrom } from '../../src/apply/from-captured.js';
 import { BinlogCapture } from '../../src/capture/binlog-capture.js';
 import { releaseTransaction } from '../../src/capture/captured-transaction.js';
@@ -19,6 +16,7 @@ import { formatGtid } from '../../src/protocol/gtid.js';
 import type { MariaDbServer, MariaDbSet } from '../../src/testing/mariadb-harness.js';
 import { compareServers } from '../support/compare.js';
 import { startMariaDb } from '../support/mariadb.js';
+import { sourceTransactions } from '../support/source-transactions.js';
 import { waitFor } from '../support/wait-for.js';
 import { runWorkload } from '../support/workload.js';
 
@@ -33,16 +31,6 @@ import { runWorkload } from '../support/workload.js';
 const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'silent' });
 const replicaArgs = ['--log-slave-updates=ON', '--slave-transaction-retries=10'];
 const settings = { parallelThreads: 4, parallelMode: 'optimistic' } as const;
-
-async function sourceTransactions(source: MariaDbServer): Promise<ApplierTransaction[]> {
-  await source.query('FLUSH BINARY LOGS');
-  const index = await readFile(join(source.dataDir, 'binlog.index'), 'utf8');
-  const files = index
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => (line.startsWith('/') ? line : join(source.dataDir, line.replace(/^\.\//, ''))));
-  return await readBinlogTransactions(files);
-}
 
 async function expectIdentical(source: MariaDbServer, target: MariaDbServer): Promise<void> {
   const [a, b] = await Promise.all([source.connect(), target.connect()]);

@@ -1,30 +1,17 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Applier, type ApplyOutcome } from '../../src/apply/applier.js';
 import type { ApplierTransaction } from '../../src/apply/applier-transaction.js';
-import { readBinlogTransactions } from '../../src/apply/binlog-file-transactions.js';
 import { formatGtidPosition } from '../../src/mariadb/gtid-position.js';
 import { formatGtid } from '../../src/protocol/gtid.js';
 import type { MariaDbServer, MariaDbSet } from '../../src/testing/mariadb-harness.js';
 import { compareServers } from '../support/compare.js';
 import { startMariaDb } from '../support/mariadb.js';
+import { sourceTransactions } from '../support/source-transactions.js';
 import { waitFor } from '../support/wait-for.js';
 import { runWorkload } from '../support/workload.js';
 
 const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'silent' });
-
-/** The source's binlog files, the current one flushed first so every transaction is complete. */
-async function sourceTransactions(source: MariaDbServer): Promise<ApplierTransaction[]> {
-  await source.query('FLUSH BINARY LOGS');
-  const index = await readFile(join(source.dataDir, 'binlog.index'), 'utf8');
-  const files = index
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => (line.startsWith('/') ? line : join(source.dataDir, line.replace(/^\.\//, ''))));
-  return await readBinlogTransactions(files);
-}
 
 /** Submits every transaction in order and returns the outcomes. */
 async function applyAll(
