@@ -164,7 +164,8 @@ export class Engine {
 
   private nowTicks = 0;
   private electionElapsedTicks = 0;
-  private electionDeadlineTicks = 0;
+  /** Drawn when the timer is reset: only after a failed round (see `electionDeadlineTicks`). */
+  private electionJitterTicks = 0;
   private failedRounds = 0;
   private readonly votesGranted = new Set<NodeId>();
 
@@ -454,17 +455,29 @@ export class Engine {
    */
   private resetElectionTimer(): void {
     this.electionElapsedTicks = 0;
-    const jitterTicks = this.failedRounds > 0 ? this.prng.below(this.config.electionTimeoutTicks + 1) : 0;
+    this.electionJitterTicks =
+      this.failedRounds > 0 ? this.prng.below(this.config.electionTimeoutTicks + 1) : 0;
+  }
+
+  /**
+   * Computed on every tick, not when the timer was reset: rank and the local check change while
+   * the timer runs. A follower becomes unchecked when its leadership ends and is checked some
+   * hundred milliseconds later, while its leader's heartbeats only restart the count; a deadline
+   * fixed at the step-down kept the unchecked node's place behind every checked one, so after
+   * a failback the next failover went to node-3 instead of node-2 (failover-load test, CI).
+   */
+  private electionDeadlineTicks(): number {
     // A node whose local database is not checked yet campaigns after every checked one (it still
     // campaigns: when every node restarts at once none is checked, and the check needs a leader).
     const uncheckedRanks = this.localChecked
       ? 0
       : this.members().filter((member) => !member.neverLeader).length;
-    this.electionDeadlineTicks =
+    return (
       this.config.electionTimeoutTicks +
       1 +
       (this.rank() + uncheckedRanks) * this.config.staggerTicks +
-      jitterTicks;
+      this.electionJitterTicks
+    );
   }
 
   /** Leader lease: while a leader is known to be alive, nobody may start an election against it. */
@@ -480,7 +493,7 @@ export class Engine {
       return;
     }
     this.electionElapsedTicks++;
-    if (this.electionElapsedTicks < this.electionDeadlineTicks) return;
+    if (this.electionElapsedTicks < this.electionDeadlineTicks()) return;
     if (this.role === 'candidate') this.failedRounds++;
     if (this.canCampaign()) {
       this.startPreVote();

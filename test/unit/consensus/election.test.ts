@@ -316,6 +316,32 @@ describe('step-down, transfer and failback', () => {
     });
   });
 
+  test('a former leader checked while it follows campaigns first when that leader dies, not last', () => {
+    // n1 led term 1, then follows n3 (term 2): unchecked until its rewind check reports back.
+    const campaignTick = (checkedAfterTicks: number | null) => {
+      const e = leader();
+      const heartbeat = { kind: 'heartbeat', from: 'n3', to: 'n1', term: 2, commitIndex: 1 } as const;
+      receive(e, heartbeat);
+      const epoch = e.status().checkEpoch;
+      expect(e.status().localStateChecked).toBe(false);
+      // Heartbeats every 3 ticks for a while; the check reports back in between.
+      for (let tick = 1; tick <= 12; tick++) {
+        ticks(e, 1);
+        if (tick === checkedAfterTicks) step(e, { kind: 'localStateChecked', epoch });
+        if (tick % 3 === 0) receive(e, heartbeat);
+      }
+      // n3 dies: count the ticks from its last heartbeat to n1's pre-vote.
+      for (let tick = 1; tick <= 40; tick++) {
+        if (ticks(e, 1).some((c) => c.kind === 'roleChanged' && c.role === 'CANDIDATE')) return tick;
+      }
+      return null;
+    };
+    // Checked: rank 0 among the nodes other than the dead leader, one tick past the timeout.
+    expect(campaignTick(4)).toBe(11);
+    // Never checked: after every checked node (3 ranks of 3 ticks more).
+    expect(campaignTick(null)).toBe(20);
+  });
+
   test('the leader whose MariaDB fails hands over; with no one ready it steps down', () => {
     const e = leader();
     expect(step(e, { kind: 'healthChanged', healthy: false })).toContainEqual({
