@@ -177,27 +177,19 @@ export class Leadership {
     const { admin } = this.#options;
     // Measured on MariaDB 10.11.19: SET GLOBAL read_only=ON waits for every commit in flight,
     // including one waiting for a semi-sync acknowledgement that will never come (this node no
-    // longer leads), and meanwhile blocks every other commit. So it waits at most 1 s; then the
-    // waiting sessions are ended (their clients get no OK) and it is tried again. Once it
-    // succeeds no commit is in flight, so disabling semi-sync below releases no one with an OK.
+    // longer leads), and while it waits it blocks every commit that has not reached the binlog.
+    // So the sessions are ended *while* read_only=ON is pending (`#readOnlyEndingOrphans`). Ending
+    // them between attempts instead (each bounded by lock_wait_timeout) lost acknowledged writes
+    // (docs/RELIABILITY.md "Failures found" 8): a commit a client starts right after the session
+    // waiting for an acknowledgement is killed can return OK with no acknowledgement at all —
+    // measured, 10–38 OKs per step-down with 16 reconnecting clients and no semi-sync replica
+    // (`test/integration/step-down-ok.test.ts`); with read_only=ON pending, none.
+    // Once read_only is on no commit is in flight, so disabling semi-sync below releases no one.
     // This step never gives up, not even when the engine makes this node leader again meanwhile
     // (the next transition waits for it): going on without read_only=ON and then disabling
     // semi-sync released commits still in flight with an OK that no quorum backed (chaos seed 1,
     // docs/RELIABILITY.md "Failures found" 2).
-    await this.#untilDone('set read_only=ON', async () => {
-      try {
-        await this.#options.sql.query('SET STATEMENT lock_wait_timeout = 1 FOR SET GLOBAL read_only = ON');
-      } catch (error) {
-        const ended = await this.#endClientSessions().catch(() => 0);
-        if (ended > 0) {
-          this.#logger.warn(
-            { sessions: ended },
-            'ended every client session (commits waiting for a quorum blocked read_only=ON): their clients got no OK for them; the transactions are rewound when this node rejoins',
-          );
-        }
-        throw error;
-      }
-    });
+    await this.#untilDone('set read_only=ON', () => this.#readOnlyEndingOrphans(() => false));
     this.#state = { kind: 'follower' };
     const loop = this.#captureLoop;
     this.#captureLoop = undefined;
@@ -234,7 +226,7 @@ export class Leadership {
   }
 
   /**
-   * For a transfer: `SET GLOBAL read_only = ON` waits for every commit in progress, and a commit
+   * For a step-down and a transfer: `SET GLOBAL read_only = ON` waits for every commit in progress, and a commit
    * waiting for an acknowledgement that this node, no longer leading, will never send waits
    * forever (measured under a 16-thread sysbench load: a failback left every session and the role
    * transitions blocked). So while it waits and `stillLeading()` is false, every client session is
@@ -269,6 +261,8 @@ export class Leadership {
    * (chaos seed 1, docs/RELIABILITY.md "Failures found" 2): only the leader of a binlog group
    * commit shows that state; killing it ends the wait for the whole group, and the others in the
    * group got their OK. A killed session's socket is shut at once, so it cannot get an OK later.
+   * Call it only while `read_only=ON` is pending or on: with neither, commits started right after
+   * the waiting session is killed can return OK unacknowledged (failure 8, measured on 10.11.19).
    */
   async #endClientSessions(): Promise<number> {
     const rows = (await this.#options.sql.query(

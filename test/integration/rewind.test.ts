@@ -149,14 +149,12 @@ describe('rewind of a returning old leader', () => {
     return playground;
   }
 
-  // Skipped: in the full `npm test` of 2026-12-02 one of the isolated leader's commits, on a direct
-  // connection to its MariaDB, returned OK although no quorum held it (`expected 'ok' to match
-  // /^failed/` below) — the same class as docs/RELIABILITY.md failure 8 (acknowledged writes lost
-  // in a 5-node chaos run). The step-down ends such sessions with KILL CONNECTION
-  // (src/node/leadership.ts); the leading hypothesis is that MariaDB can still send the OK of a
-  // commit waiting for its semi-sync ACK when its session is killed. It passed in the other runs
-  // that day. Un-skip with the fix of failure 8.
-  test.skip('row changes no quorum acknowledged are rewound; the node reports them, catches up, leads again; all nodes equal', async () => {
+  // Once skipped: in a full `npm test` one of the isolated leader's commits returned OK although
+  // no quorum held it. The step-down ended the waiting sessions between read_only attempts, and a
+  // commit started right after such a kill could return OK unacknowledged (docs/RELIABILITY.md
+  // "Failures found" 8; test/integration/step-down-ok.test.ts). Sessions are now ended only while
+  // read_only=ON is pending.
+  test('row changes no quorum acknowledged are rewound; the node reports them, catches up, leads again; all nodes equal', async () => {
     const pg = await start();
     await withNodeLogs(pg, async () => {
       const [n1, n2, n3] = pg.nodes as [PlaygroundNode, PlaygroundNode, PlaygroundNode];

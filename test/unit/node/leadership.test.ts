@@ -11,27 +11,25 @@ import { waitFor } from '../../support/wait-for.js';
  * Regression (chaos seed 1, docs/RELIABILITY.md "Failures found" 2): a leader steps down while
  * commits wait for a semi-sync ACK, and is elected again before its step-down is done. Disabling
  * semi-sync before read_only=ON succeeded released a queued commit with an OK no quorum backed.
- * Here MariaDB is a script: read_only=ON fails twice (blocked by the waiters), then succeeds.
+ * Here MariaDB is a script: read_only=ON stays pending (blocked by the waiting session) until
+ * that session is killed; the kill must come while it is pending (failure 8: sessions ended
+ * between read_only attempts let new commits return OK; test/integration/step-down-ok.test.ts).
  */
 describe('Leadership step-down', () => {
   test('semi-sync is disabled only after read_only=ON succeeded, even when re-elected meanwhile', async () => {
     const events: string[] = [];
-    let readOnlyFailures = 2;
+    let killed: () => void = () => {};
+    const sessionEnded = new Promise<void>((resolve) => {
+      killed = resolve;
+    });
+    let readOnlyPending = false;
     const sql: SqlRunner = {
       query: async (statement: string) => {
-        if (statement.includes('read_only = ON')) {
-          if (readOnlyFailures > 0) {
-            readOnlyFailures--;
-            events.push('read_only=ON timed out');
-            throw Object.assign(new Error('Lock wait timeout exceeded'), { errno: 1205 });
-          }
-          events.push('read_only=ON');
-          return [];
-        }
         // Sessions are in flight until read_only=ON succeeds (it waits for every commit).
         if (statement.includes('processlist')) return events.includes('read_only=ON') ? [] : [{ id: 7 }];
         if (statement.startsWith('KILL')) {
-          events.push(statement);
+          events.push(`${statement}${readOnlyPending ? ' (read_only=ON pending)' : ''}`);
+          killed();
           return [];
         }
         throw new Error(`unexpected statement ${statement}`);
@@ -45,7 +43,14 @@ describe('Leadership step-down', () => {
         events.push('enable semi-sync');
       },
       setReadOnly: async (on: boolean) => {
-        events.push(`setReadOnly(${on})`);
+        if (!on) {
+          events.push('read_only=OFF');
+          return;
+        }
+        readOnlyPending = true;
+        await sessionEnded;
+        readOnlyPending = false;
+        events.push('read_only=ON');
       },
     } as unknown as MariaDbAdmin;
     // The new term's opening never gets past its first step here (its no-op is not committed).
@@ -73,8 +78,7 @@ describe('Leadership step-down', () => {
     await waitFor('semi-sync disabled', () => events.includes('disable semi-sync'), { timeoutMs: 10_000 });
     expect(events.indexOf('read_only=ON')).toBeGreaterThan(-1);
     expect(events.indexOf('disable semi-sync')).toBeGreaterThan(events.indexOf('read_only=ON'));
-    expect(events.filter((e) => e === 'read_only=ON timed out')).toHaveLength(2);
-    expect(events).toContain('KILL CONNECTION 7');
+    expect(events[0]).toBe('KILL CONNECTION 7 (read_only=ON pending)');
     expect(leadership.state).toMatchObject({ kind: 'opening', term: 9 });
     await leadership.close();
   });
@@ -96,6 +100,7 @@ describe('Leadership step-down', () => {
       },
     } as SqlRunner;
     const admin = {
+      setReadOnly: async () => {},
       disableSemiSyncMaster: async () => {
         await disableGate;
         events.push('disable semi-sync');
