@@ -1,5 +1,6 @@
 import { formatProblems, loadConfig } from '../config/load-config.js';
 import type { RewindView } from '../http/node-api.js';
+import { installDriverDestroyGuard } from '../mariadb/driver-destroy-guard.js';
 import { createLogger, type LoggerOptions } from '../node/create-logger.js';
 import { nodeSettings } from '../node/node-settings.js';
 import { ProxyServer, splitHostPort } from '../proxy/proxy-server.js';
@@ -48,6 +49,7 @@ export async function proxyCommand(options: ProxyCommandOptions, io: CliIo = pro
     format: config.logging.format,
     base: { node: config.node.id, component: 'proxy' },
   });
+  installDriverDestroyGuard(logger);
   const statusUrl = `${settings.settings.apiUrl}/status`;
   const nodeProxy = splitHostPort(config.proxy.bind_address);
   const nodeProxyHost =

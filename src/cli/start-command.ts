@@ -1,4 +1,5 @@
 import { formatProblems, loadConfig } from '../config/load-config.js';
+import { installDriverDestroyGuard } from '../mariadb/driver-destroy-guard.js';
 import { createLogger, type LoggerOptions } from '../node/create-logger.js';
 import { NodeStartError, WolfScaleNode } from '../node/wolfscale-node.js';
 import type { CliIo } from './config-commands.js';
@@ -33,6 +34,7 @@ export async function startCommand(options: StartOptions, io: CliIo = processIo)
     ...(config.logging.file === undefined ? {} : { file: config.logging.file }),
     base: { node: config.node.id },
   });
+  installDriverDestroyGuard(logger);
   let node: WolfScaleNode;
   try {
     node = await WolfScaleNode.start({ config, logger });

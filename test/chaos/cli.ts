@@ -1,5 +1,7 @@
 import { join } from 'node:path';
 import { Command } from '@commander-js/extra-typings';
+import { pino } from 'pino';
+import { installDriverDestroyGuard } from '../../src/mariadb/driver-destroy-guard.js';
 import { allNemeses, type NemesisKind, nemesisKinds, runChaos } from './runner.js';
 
 /**
@@ -33,6 +35,8 @@ for (const n of nemeses) {
 const seed = Number(opts.seed);
 const outDir =
   opts.out ?? join('/tmp/wolfscale-chaos', `${seed}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+// The runner's own clients are destroyed mid-statement (see src/mariadb/driver-destroy-guard.ts).
+installDriverDestroyGuard(pino({ level: 'warn' }, pino.destination(2)));
 const report = await runChaos({
   nodes: Number(opts.nodes),
   durationS: Number(opts.duration),
