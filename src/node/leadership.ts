@@ -31,6 +31,12 @@ export interface LeadershipOptions {
   readonly logger: Logger;
   readonly capture: Omit<BinlogCaptureOptions, 'logger' | 'startAfter'>;
   readonly onCommitted?: (gtid: string, index: number, latencyMs: number) => void;
+  /**
+   * Called right before the client sessions of the local MariaDB are ended: drops the local
+   * proxy's clients whose command runs there (`ProxyServer.severLocalCommands`), so an OK that
+   * MariaDB releases while the sessions are ended reaches no client. Returns how many.
+   */
+  readonly beforeEndingSessions?: () => number;
   /** Flow control's gate on acknowledgements (see CaptureLoopOptions.ackGate). */
   readonly ackGate?: () => Promise<void> | undefined;
   /** How long to wait for MariaDB to count the capture as a semi-sync client. Default 10 s. */
@@ -265,6 +271,12 @@ export class Leadership {
    * the waiting session is killed can return OK unacknowledged (failure 8, measured on 10.11.19).
    */
   async #endClientSessions(): Promise<number> {
+    const dropped = this.#options.beforeEndingSessions?.() ?? 0;
+    if (dropped > 0)
+      this.#logger.warn(
+        { clients: dropped },
+        "dropped the proxy's clients whose statement was in flight on this node's MariaDB before ending its sessions: they get no answer (outcome unknown), never an OK no quorum holds",
+      );
     const rows = (await this.#options.sql.query(
       "SELECT id FROM information_schema.processlist WHERE id <> CONNECTION_ID() AND user NOT IN ('system user', 'event_scheduler', SUBSTRING_INDEX(USER(), '@', 1)) AND command NOT IN ('Daemon', 'Binlog Dump', 'Slave_IO', 'Slave_SQL', 'Slave_worker') ORDER BY state = 'Waiting for semi-sync ACK from slave'",
     )) as Array<{ id: number | bigint }>;

@@ -210,6 +210,9 @@ export class WolfScaleNode implements NodeApi {
         this.#metrics.commitLatency.observe(latencyMs / 1000);
       },
       ackGate: () => this.#reports.ackGate(),
+      beforeEndingSessions: () =>
+        this.#proxy?.severLocalCommands('this node no longer leads and ends the sessions of its MariaDB') ??
+        0,
     });
     this.#rewind = new Rewind({
       log: this.#log,

@@ -173,6 +173,16 @@ export class ProxyServer {
     return instance;
   }
 
+  /**
+   * Drops every client whose command runs on the local MariaDB (`ProxySession.sever`); their
+   * backends stay until MariaDB answers. Returns how many were dropped.
+   */
+  severLocalCommands(reason: string): number {
+    let dropped = 0;
+    for (const session of this.#sessions) if (session.sever(reason)) dropped++;
+    return dropped;
+  }
+
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const session of [...this.#sessions]) session.close('the proxy stops', true);

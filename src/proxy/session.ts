@@ -615,6 +615,21 @@ export class ProxySession {
     return this.#user;
   }
 
+  /**
+   * Drops the client when a command of it runs on the local MariaDB, without closing that
+   * backend: the client never sees the command's answer, and the backend stays until MariaDB
+   * answers or its session is killed. A stepping-down node does this before it ends the client
+   * sessions of its MariaDB: killing the leader of a binlog group commit lets the rest of the
+   * group commit, and their OKs, no quorum behind them, must not reach a client
+   * (docs/RELIABILITY.md "Failures found" 10). True when the client was dropped.
+   */
+  sever(reason: string): boolean {
+    if (this.#phase === 'closed' || this.#local?.busy !== true) return false;
+    this.#ctx.logger.info({ connectionId: this.connectionId, reason }, 'proxy client dropped mid-command');
+    this.close(reason);
+    return true;
+  }
+
   /** The local MariaDB thread running this session's command, when one runs there. */
   get busyLocalThread(): number | undefined {
     const local = this.#local;
