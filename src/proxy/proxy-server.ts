@@ -179,7 +179,7 @@ export class ProxyServer {
    */
   severLocalCommands(reason: string): number {
     let dropped = 0;
-    for (const session of this.#sessions) if (session.sever(reason)) dropped++;
+    for (const session of [...this.#sessions]) if (session.sever(reason)) dropped++;
     return dropped;
   }
 
