@@ -9,12 +9,12 @@ import * as mariadb from 'mariadb';
 import * as mysql2 from 'mysql2/promise';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { parseConfig } from '../../src/config/load-config.js';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
 import type { ClusterView } from '../../src/proxy/route.js';
 import { freePort } from '../../src/testing/free-port.js';
 import type { MariaDbSet } from '../../src/testing/mariadb-harness.js';
 import { startMariaDb } from '../support/mariadb.js';
+import { proxyTestConfig } from '../support/proxy-config.js';
 import { writeSelfSignedCertificate } from '../support/self-signed.js';
 import { waitFor } from '../support/wait-for.js';
 
@@ -44,24 +44,13 @@ describe('the proxy in front of a real MariaDB', () => {
     await server.query("GRANT ALL ON app.* TO app@'%'");
     await server.query("GRANT ALL ON app.* TO ed@'%'");
     await server.query('CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(100), b LONGBLOB)');
-    const config = async (tls: boolean) => {
-      const parsed = parseConfig(`
-[node]
-id = "node-1"
-bind_address = "127.0.0.1:1"
-data_dir = "${dir}"
-[database]
-host = "127.0.0.1"
-port = ${server.port}
-user = "root"
-password = ""
-[proxy]
-bind_address = "127.0.0.1:${await freePort()}"
-${tls ? `tls_cert = "${certPath}"\ntls_key = "${keyPath}"` : ''}
-`);
-      if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
-      return parsed.config;
-    };
+    const config = async (tls: boolean) =>
+      proxyTestConfig({
+        dataDir: dir,
+        mariadbPort: server.port,
+        proxyPort: await freePort(),
+        ...(tls ? { tls: { certPath, keyPath } } : {}),
+      });
     const admin = mariadb.createPool({ host: '127.0.0.1', port: server.port, user: 'root', password: '' });
     const options = {
       logger: pino({ level: process.env['WOLFSCALE_TEST_LOG'] ?? 'silent' }),

@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import * as mariadb from 'mariadb';
 import { pino } from 'pino';
 import { afterAll, describe, expect, test } from 'vitest';
-import { parseConfig } from '../../src/config/load-config.js';
 import { ProxyServer } from '../../src/proxy/proxy-server.js';
 import type { ClusterView } from '../../src/proxy/route.js';
 import { freePort } from '../../src/testing/free-port.js';
 import type { MariaDbSet } from '../../src/testing/mariadb-harness.js';
 import { startMariaDb } from '../support/mariadb.js';
+import { proxyTestConfig } from '../support/proxy-config.js';
 import { waitFor } from '../support/wait-for.js';
 
 /**
@@ -42,20 +42,6 @@ describe('the proxy drops clients whose commit waits on the local MariaDB', () =
     await server.query('CREATE TABLE app.t (id INT PRIMARY KEY)');
     dir = await mkdtemp(join(tmpdir(), 'wolfscale-sever-'));
     const proxyPort = await freePort();
-    const parsed = parseConfig(`
-[node]
-id = "node-1"
-bind_address = "127.0.0.1:1"
-data_dir = "${dir}"
-[database]
-host = "127.0.0.1"
-port = ${server.port}
-user = "root"
-password = ""
-[proxy]
-bind_address = "127.0.0.1:${proxyPort}"
-`);
-    if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
     admin = mariadb.createPool({ ...server.connectOptions(), connectionLimit: 2 });
     const view: ClusterView = {
       localIsLeader: true,
@@ -64,7 +50,7 @@ bind_address = "127.0.0.1:${proxyPort}"
       lagMs: 0,
     };
     proxy = await ProxyServer.start({
-      config: parsed.config,
+      config: proxyTestConfig({ dataDir: dir, mariadbPort: server.port, proxyPort }),
       logger: pino({ level: 'silent' }),
       cluster: { view: () => view, leaderProxy: () => undefined },
       adminQuery: admin,

@@ -94,8 +94,7 @@ describe('step-down with commits waiting for a semi-sync acknowledgement', () =>
         return Number(rows[0]?.n) > 0;
       });
       await sleep(100);
-      leadership.stepDownNow();
-      await sleep(50);
+      leadership.stepDownNow(); // steppedDown is false from here until semi-sync master is off
       await waitFor('the step-down', () => leadership.steppedDown, { timeoutMs: 30_000 });
       const [semiSync] = await server.query<Array<{ on: number; ro: number }>>(
         'SELECT @@GLOBAL.rpl_semi_sync_master_enabled AS `on`, @@GLOBAL.read_only AS ro',
