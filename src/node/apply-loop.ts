@@ -62,6 +62,14 @@ export class ApplyLoop {
   /** After a parallel-apply conflict: apply on one session until this index is applied. */
   #serialUntilIndex: number | undefined;
   readonly #appliedPosition = new Map<number, bigint>();
+  /**
+   * A transaction of the current applier failed: nothing after it may count as applied (not even
+   * an entry that needs no apply, such as a term's no-op) until the loop restarts from
+   * `appliedIndex + 1`. Without this, a no-op settling behind a transaction lost to a MariaDB
+   * crash moved `appliedIndex` past it and the restart skipped it for good: a follower 3
+   * transactions short under an equal GTID position (docs/RELIABILITY.md "Failures found" 11).
+   */
+  #halted = false;
 
   constructor(options: ApplyLoopOptions) {
     this.#options = options;
@@ -179,6 +187,8 @@ export class ApplyLoop {
         await this.#applier?.close();
         this.#applier = undefined;
         this.#serialUntilIndex = undefined;
+        // Normally nextIndex already; not if the applier failed since the check above.
+        this.#restartFromApplied();
       }
       if (this.#applier === undefined) {
         try {
@@ -223,8 +233,7 @@ export class ApplyLoop {
     await this.#tail;
     await this.#applier?.close();
     this.#applier = undefined;
-    this.#nextIndex = this.#appliedIndex + 1;
-    this.#reassembler.abandon();
+    this.#restartFromApplied();
     pause.parked();
     await pause.done.catch(() => undefined);
   }
@@ -250,8 +259,14 @@ export class ApplyLoop {
         'lost the connection to the local MariaDB while applying; reconnecting',
       );
     }
+    this.#restartFromApplied();
+  }
+
+  /** With nothing in flight (`#tail` settled): read again from the first entry not applied. */
+  #restartFromApplied(): void {
     this.#nextIndex = this.#appliedIndex + 1;
     this.#reassembler.abandon();
+    this.#halted = false;
   }
 
   async #submit(entry: LogEntry, applier: Applier): Promise<void> {
@@ -275,10 +290,10 @@ export class ApplyLoop {
       this.#logDiscarded(current);
       current = current.next;
     }
-    if (current.kind !== 'complete') {
-      this.#settle(entry.index, undefined);
-      return;
-    }
+    // A chunk before a transaction's last settles nothing: `appliedIndex` stays before the
+    // transaction's first chunk until its COMMIT returns, so a restart reads the whole run again
+    // (from a middle chunk the reassembler would refuse it as damaged).
+    if (current.kind !== 'complete') return;
     const { committed } = await applier.submit(current.transaction);
     this.#settle(entry.index, committed);
   }
@@ -288,6 +303,7 @@ export class ApplyLoop {
       if (outcome !== undefined) {
         const result = await outcome;
         if (result.kind === 'failed') {
+          this.#halted = true;
           if (!retryable(result.error.code) && this.#failure === undefined) {
             this.#failure = result.error;
             this.#logger.error(
@@ -301,7 +317,7 @@ export class ApplyLoop {
         if (seen === undefined || seen < result.gtid.sequenceNumber)
           this.#appliedPosition.set(result.gtid.domainId, result.gtid.sequenceNumber);
       }
-      if (this.#failure !== undefined || index <= this.#appliedIndex) return;
+      if (this.#halted || this.#failure !== undefined || index <= this.#appliedIndex) return;
       this.#appliedIndex = index;
       for (const waiter of this.#appliedWaiters) {
         if (waiter.index <= index) {
