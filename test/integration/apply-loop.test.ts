@@ -1,6 +1,8 @@
+import { Writable } from 'node:stream';
 import type { Connection } from 'mariadb';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { Applier } from '../../src/apply/applier.js';
 import type { ApplierTransaction } from '../../src/apply/applier-transaction.js';
 import { ApplyLoop } from '../../src/node/apply-loop.js';
 import type { ReplicatedLog } from '../../src/node/replicated-log.js';
@@ -162,5 +164,33 @@ describe('the apply loop across a crash of its MariaDB', () => {
   test('a transaction in several WAL chunks is read again from its first chunk after the restart', async () => {
     // Row 2's transaction (3,000 bytes of note) takes several 1 KiB chunks.
     await crashWhileApplying(1024, 63);
+  });
+
+  test('an applier handed a gap in sequence numbers applies on and warns that transactions are missing', async () => {
+    const targetSet = await startMariaDb(1, { serverIdBase: 64 });
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString('utf8'));
+        done();
+      },
+    });
+    const applier = await Applier.open({
+      target: targetSet.servers[0]!.connectOptions(),
+      logger: pino({ level: 'warn' }, sink),
+    });
+    try {
+      const row2 = transactions.length - 2;
+      for (const transaction of transactions.slice(0, row2)) await applier.apply(transaction);
+      expect(lines.join('')).not.toContain('a gap in GTID sequence numbers');
+      expect(await applier.apply(transactions[row2 + 1]!)).toMatchObject({ kind: 'applied' });
+      const warning = lines
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .find((l) => String(l['msg']).startsWith('a gap in GTID'));
+      expect(warning).toMatchObject({ missing: '1' });
+    } finally {
+      await applier.close();
+      await targetSet.destroy();
+    }
   });
 });
