@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as mariadb from 'mariadb';
@@ -433,16 +435,18 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const summary = summarise(result, faults, header);
     await mkdir(options.outDir, { recursive: true });
     const historyPath = join(options.outDir, 'history.json');
-    await writeFile(
-      historyPath,
-      `${JSON.stringify({ options: { ...options, log: undefined }, faults, history, final, result }, null, 1)}\n`,
-    );
+    // The summary and the logs first: they are small, and a 900 s run's history is not.
     await writeFile(join(options.outDir, 'summary.txt'), `${summary}\n`);
     for (const node of pg.nodes) {
       await copyFile(join(node.dataDir, 'wolfscale.log'), join(options.outDir, `${node.id}.log`)).catch(
         () => undefined,
       );
     }
+    await writeHistory(
+      historyPath,
+      { options: { ...options, log: undefined }, faults, final, result },
+      history,
+    );
     return { result, summary, historyPath, faults };
   } finally {
     for (const connection of parked.splice(0)) connection.destroy();
@@ -455,6 +459,35 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       else process.env[key] = value;
     }
   }
+}
+
+/**
+ * history.json: `rest`'s keys, then `history` with one operation per line. One JSON.stringify of
+ * the whole run failed on a 900 s 5-node run (RangeError: Invalid string length, V8's string
+ * limit): every list read holds every list, so the history grows with the square of the run.
+ */
+async function writeHistory(
+  path: string,
+  rest: Record<string, unknown>,
+  history: readonly unknown[],
+): Promise<void> {
+  const out = createWriteStream(path);
+  const write = async (text: string): Promise<void> => {
+    if (!out.write(text)) await once(out, 'drain');
+  };
+  const done = new Promise<void>((resolve, reject) => {
+    out.on('finish', resolve);
+    out.on('error', reject);
+  });
+  await write('{\n');
+  for (const [key, value] of Object.entries(rest))
+    await write(`${JSON.stringify(key)}: ${JSON.stringify(value)},\n`);
+  await write('"history": [\n');
+  for (let i = 0; i < history.length; i++)
+    await write(`${JSON.stringify(history[i])}${i + 1 < history.length ? ',' : ''}\n`);
+  await write(']\n}\n');
+  out.end();
+  await done;
 }
 
 type ActiveFault = Fault & { heal: () => Promise<void> };
