@@ -126,10 +126,16 @@ program
     ).argParser((v) => Number.parseInt(v, 10)),
   )
   .option('--json', 'print one JSON line per node once the cluster has a writable leader')
+  .addOption(
+    new Option('--apply-mode <mode>', "how followers apply: WolfScale's sessions or MariaDB's own replication")
+      .choices(['session', 'replica'])
+      .default('session'),
+  )
   .action(async (options) => {
     process.exitCode = await runPlayground({
       nodes: options.nodes,
       json: options.json === true,
+      applyConfig: `mode = "${options.applyMode}"`,
       ...(options.dir === undefined ? {} : { dir: options.dir }),
       ...(options.basePort === undefined ? {} : { basePort: options.basePort }),
     });

@@ -76,6 +76,11 @@ bind_address = "0.0.0.0:8007"
 # tls_cert = "/etc/wolfscale/proxy-cert.pem"
 # tls_key = "/etc/wolfscale/proxy-key.pem"
 
+[apply]
+# session: WolfScale's sessions replay each transaction. replica: MariaDB's own parallel
+# replication applies them from this node's local binlog stream (needs log_slave_updates=ON).
+# mode = "session"
+
 [logging]
 level = "info"
 `;

@@ -130,6 +130,24 @@ const loggingSection = z.strictObject({
   file: z.string().min(1).optional(),
 });
 
+const applySection = z.strictObject({
+  /**
+   * How a follower applies committed transactions to its MariaDB. session: WolfScale's own client
+   * sessions (BINLOG statements, commits in order). replica: MariaDB's own parallel replication,
+   * fed from this node's binlog stream on 127.0.0.1 (group commit on the follower; needs
+   * log_slave_updates=ON).
+   */
+  mode: z.enum(['session', 'replica']).default('session'),
+  /** session mode: sessions applying at once. */
+  sessions: positiveInt.max(16).default(4),
+  /** replica mode: slave_parallel_threads. */
+  replica_threads: nonNegativeInt.max(256).default(8),
+  /** replica mode: slave_parallel_mode. */
+  replica_parallel_mode: z
+    .enum(['optimistic', 'conservative', 'aggressive', 'minimal', 'none'])
+    .default('optimistic'),
+});
+
 const replicationSection = z.strictObject({
   /**
    * local: capture from this node's own MariaDB (the default). binlog: capture from an external
@@ -164,6 +182,7 @@ export const configSchema = z.strictObject({
   api: apiSection.default(apiSection.parse({})),
   proxy: proxySection.default(proxySection.parse({})),
   logging: loggingSection.default(loggingSection.parse({})),
+  apply: applySection.default(applySection.parse({})),
   replication: replicationSection.default(replicationSection.parse({})),
   binlog: binlogSection.default(binlogSection.parse({})),
   performance: performanceSection.optional(),

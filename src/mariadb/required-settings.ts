@@ -17,7 +17,9 @@ export type SettingProblemCode =
   | 'BINLOG_ROW_IMAGE'
   | 'GTID_STRICT_MODE'
   | 'SYNC_BINLOG'
-  | 'SEMI_SYNC_UNAVAILABLE';
+  | 'SEMI_SYNC_UNAVAILABLE'
+  /** Only with apply.mode = "replica" (checked by the node). */
+  | 'LOG_SLAVE_UPDATES';
 
 /** One setting that must change, and the config line that changes it. */
 export interface SettingProblem {

@@ -34,6 +34,24 @@ export interface ApplyLoopOptions {
 /** Measured with `npm run bench:apply` (src/apply/DESIGN.md): 4 sessions on this 2-core machine. */
 export const applyParallelSessionsDefault = 4;
 
+/**
+ * What the node, the leadership and the rewind check need from whatever applies committed
+ * entries: `ApplyLoop` (client sessions, `apply.mode = "session"`) or `ReplicaApplyLoop` (the
+ * local MariaDB's own replication, `apply.mode = "replica"`).
+ */
+export interface NodeApplyLoop {
+  readonly appliedIndex: number;
+  /** Per domain, the highest sequence number applied here (or already held). */
+  readonly appliedPosition: ReadonlyMap<number, bigint>;
+  status(): ApplyLoopStatus;
+  start(): void;
+  stop(): Promise<void>;
+  /** Resolves once every entry up to `index` is applied; rejects if applying stopped for good. */
+  waitApplied(index: number, signal?: AbortSignal): Promise<void>;
+  /** Runs `work` while nothing is applied (the rewind check); pauses run in call order. */
+  pauseWhile(work: (signal: AbortSignal) => Promise<void>): Promise<void>;
+}
+
 export type ApplyLoopStatus =
   | { readonly kind: 'running'; readonly appliedIndex: number }
   | { readonly kind: 'failed'; readonly appliedIndex: number; readonly error: ApplyError };
@@ -41,7 +59,7 @@ export type ApplyLoopStatus =
 const reconnectDelayMsMax = 5000;
 const idleRecheckMs = 1000;
 
-export class ApplyLoop {
+export class ApplyLoop implements NodeApplyLoop {
   readonly #options: ApplyLoopOptions;
   readonly #logger: Logger;
   readonly #reassembler = new TransactionReassembler();

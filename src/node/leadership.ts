@@ -3,7 +3,7 @@ import { BinlogCapture, type BinlogCaptureOptions } from '../capture/binlog-capt
 import type { RoleChangedCommand } from '../consensus/index.js';
 import type { MariaDbAdmin } from '../mariadb/mariadb-admin.js';
 import type { SqlRunner } from '../mariadb/sql-runner.js';
-import type { ApplyLoop } from './apply-loop.js';
+import type { NodeApplyLoop } from './apply-loop.js';
 import { CaptureLoop } from './capture-loop.js';
 import type { ReplicatedLog } from './replicated-log.js';
 
@@ -27,7 +27,7 @@ export interface LeadershipOptions {
   readonly admin: MariaDbAdmin;
   /** Runs the statements the admin has no method for (ending waiting sessions). */
   readonly sql: SqlRunner;
-  readonly applyLoop: ApplyLoop;
+  readonly applyLoop: NodeApplyLoop;
   readonly logger: Logger;
   readonly capture: Omit<BinlogCaptureOptions, 'logger' | 'startAfter'>;
   readonly onCommitted?: (gtid: string, index: number, latencyMs: number) => void;

@@ -13,7 +13,7 @@ import {
 import { formatGtid, parseGtidPosition } from '../mariadb/gtid-position.js';
 import { type SqlRunner, selectOne, variableText } from '../mariadb/sql-runner.js';
 import type { Gtid } from '../protocol/gtid.js';
-import type { ApplyLoop } from './apply-loop.js';
+import type { NodeApplyLoop } from './apply-loop.js';
 import { AtomicJsonFile } from './atomic-json-file.js';
 import type { ReplicatedLog } from './replicated-log.js';
 
@@ -26,7 +26,7 @@ import type { ReplicatedLog } from './replicated-log.js';
  */
 export interface RewindOptions {
   readonly log: ReplicatedLog;
-  readonly applyLoop: ApplyLoop;
+  readonly applyLoop: NodeApplyLoop;
   readonly sql: SqlRunner;
   readonly server: LocalServer;
   readonly dataDir: string;

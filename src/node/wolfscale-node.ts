@@ -20,16 +20,18 @@ import type { Statement } from '../http/write-sql.js';
 import { formatGtidPosition } from '../mariadb/gtid-position.js';
 import { type Health, probeHealth } from '../mariadb/health-probe.js';
 import { MariaDbAdmin } from '../mariadb/mariadb-admin.js';
-import { checkRequiredSettings } from '../mariadb/required-settings.js';
+import { checkRequiredSettings, defaultConfigFile } from '../mariadb/required-settings.js';
+import { selectOne, variableText } from '../mariadb/sql-runner.js';
 import { advertisedProxyAddress, ProxyServer, splitHostPort } from '../proxy/proxy-server.js';
 import { type ClusterView, localReadBlocker } from '../proxy/route.js';
 import type { ProxyClusterSource } from '../proxy/session.js';
 import type { TransportTls } from '../transport/transport.js';
-import { ApplyLoop } from './apply-loop.js';
+import { ApplyLoop, type NodeApplyLoop } from './apply-loop.js';
 import { ClusterReports } from './cluster-reports.js';
 import { Leadership, type LeadershipState } from './leadership.js';
 import { NodeMetrics } from './node-metrics.js';
 import { type NodeSettings, nodeSettings } from './node-settings.js';
+import { ReplicaApplyLoop } from './replica-apply-loop.js';
 import { ReplicatedLog } from './replicated-log.js';
 import { Rewind } from './rewind.js';
 
@@ -53,6 +55,11 @@ export class NodeStartError extends Error {
 const writeTimeoutMs = 30_000;
 const commitTimesMax = 100_000;
 const gtidIndexesMax = 100_000;
+/**
+ * The server id the local MariaDB sees on this node's binlog stream (apply.mode = "replica"). It
+ * must differ from the local server's id; transactions keep their leaders' ids.
+ */
+const streamServerId = 4_294_967_000;
 
 export class WolfScaleNode implements NodeApi {
   readonly #config: ConfigFile;
@@ -63,7 +70,7 @@ export class WolfScaleNode implements NodeApi {
   readonly #metrics = new NodeMetrics();
   readonly #startedMs = Date.now();
   #log!: ReplicatedLog;
-  #applyLoop!: ApplyLoop;
+  #applyLoop!: NodeApplyLoop;
   #leadership!: Leadership;
   #reports!: ClusterReports;
   #rewind!: Rewind;
@@ -184,12 +191,27 @@ export class WolfScaleNode implements NodeApi {
       retentionEveryMs: Math.max(1000, config.cluster.heartbeat_interval_ms * 10),
       onThrottle: (decision) => this.#metrics.throttling.set(decision.throttling ? 1 : 0),
     });
-    this.#applyLoop = new ApplyLoop({
-      log: this.#log,
-      target: { host: db.host, port: db.port, user: db.user, password: db.password },
-      logger: this.#logger.child({ component: 'apply' }),
-      isOwnTerm: (term) => this.#leadership.ledTerms.has(term),
-    });
+    const isOwnTerm = (term: number): boolean => this.#leadership.ledTerms.has(term);
+    this.#applyLoop =
+      config.apply.mode === 'replica'
+        ? new ReplicaApplyLoop({
+            log: this.#log,
+            sql: this.#pool,
+            logger: this.#logger.child({ component: 'apply' }),
+            isOwnTerm,
+            replica: {
+              parallelThreads: config.apply.replica_threads,
+              parallelMode: config.apply.replica_parallel_mode,
+            },
+            streamServerId,
+          })
+        : new ApplyLoop({
+            log: this.#log,
+            target: { host: db.host, port: db.port, user: db.user, password: db.password },
+            logger: this.#logger.child({ component: 'apply' }),
+            isOwnTerm,
+            parallelSessions: config.apply.sessions,
+          });
     this.#leadership = new Leadership({
       log: this.#log,
       admin: this.#admin,
@@ -283,6 +305,25 @@ export class WolfScaleNode implements NodeApi {
       return;
     }
     const problems = await checkRequiredSettings(this.#pool, { serverName });
+    if (this.#config.apply.mode === 'replica') {
+      const row = await selectOne(
+        this.#pool,
+        'SELECT @@GLOBAL.log_slave_updates AS v, @@GLOBAL.server_id AS id',
+      );
+      if (variableText(row['v']) !== '1' && variableText(row['v']).toUpperCase() !== 'ON')
+        problems.push({
+          code: 'LOG_SLAVE_UPDATES',
+          variable: 'log_slave_updates',
+          actual: variableText(row['v']),
+          required: 'ON',
+          configLine: 'log_slave_updates=ON',
+          message: `MariaDB at ${serverName} has log_slave_updates=OFF; apply.mode = "replica" needs log_slave_updates=ON because what the local replica applies must reach this node's binlog (for its capture when it leads, and the rewind check): add log_slave_updates=ON under [mariadbd] in ${defaultConfigFile} and restart MariaDB, or set apply.mode = "session".`,
+        });
+      if (Number(variableText(row['id'])) === streamServerId)
+        throw new NodeStartError(
+          `the local MariaDB at ${serverName} has server_id=${streamServerId}, the id of this node's binlog stream (apply.mode = "replica"): give MariaDB another server_id`,
+        );
+    }
     if (problems.length > 0) {
       throw new NodeStartError(
         `the local MariaDB at ${serverName} is not set up for WolfScale:\n${problems.map((p) => `  - ${p.message}`).join('\n')}`,

@@ -22,7 +22,8 @@ const program = new Command()
   )
   .option('--clients <n>', 'clients per workload', '2')
   .option('--out <dir>', 'where history.json and summary.txt go (default /tmp/wolfscale-chaos/<seed>-<time>)')
-  .option('--planted-bug <name>', 'run a deliberately broken build (ack-before-quorum)');
+  .option('--planted-bug <name>', 'run a deliberately broken build (ack-before-quorum)')
+  .option('--apply-mode <mode>', 'apply.mode of every node: session or replica', 'session');
 program.parse();
 const opts = program.opts();
 const nemeses = opts.nemesis === 'all' ? allNemeses : (opts.nemesis.split(',') as NemesisKind[]);
@@ -43,6 +44,7 @@ const report = await runChaos({
   seed,
   nemeses,
   outDir,
+  applyMode: opts.applyMode === 'replica' ? 'replica' : 'session',
   clientsPerWorkload: Number(opts.clients),
   ...(opts.plantedBug === undefined ? {} : { nodeEnv: { WOLFSCALE_PLANTED_BUG: opts.plantedBug } }),
 });

@@ -35,6 +35,8 @@ export interface ChaosOptions {
   /** Clients per workload. Default 2. */
   readonly clientsPerWorkload?: number;
   readonly heartbeatMs?: number;
+  /** apply.mode of every node. Default session. */
+  readonly applyMode?: 'session' | 'replica';
   /** Extra environment for the node processes (the planted-bug test sets WOLFSCALE_PLANTED_BUG). */
   readonly nodeEnv?: Readonly<Record<string, string>>;
   readonly log?: (line: string) => void;
@@ -272,13 +274,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const faults: Fault[] = [];
   try {
     log(
-      `chaos: ${options.nodes} nodes, ${options.durationS} s, seed ${options.seed}, nemeses ${options.nemeses.join(',')}`,
+      `chaos: ${options.nodes} nodes, ${options.durationS} s, seed ${options.seed}, nemeses ${options.nemeses.join(',')}${options.applyMode === 'replica' ? ', apply.mode replica' : ''}`,
     );
     playground = await Playground.start(
       {
         nodes: options.nodes,
         json: false,
         heartbeatMs: options.heartbeatMs ?? 100,
+        applyConfig: `mode = "${options.applyMode ?? 'session'}"`,
         nodeCommand: { command: process.execPath, args: ['--import', 'tsx', 'src/bin/wolfscale.ts'] },
         peerPorts: async (ports) => {
           mesh = await RelayMesh.start(ports);
@@ -431,7 +434,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await healAll(pg, relays);
     const final = await converge(pg, monitor);
     const result = check(history, faults, final, bankTotal);
-    const header = `wolfscale chaos: ${options.nodes} nodes, ${options.durationS} s, seed ${options.seed}, nemeses ${options.nemeses.join(',')}${options.nodeEnv?.['WOLFSCALE_PLANTED_BUG'] === undefined ? '' : `, PLANTED BUG ${options.nodeEnv['WOLFSCALE_PLANTED_BUG']}`}`;
+    const header = `wolfscale chaos: ${options.nodes} nodes, ${options.durationS} s, seed ${options.seed}, nemeses ${options.nemeses.join(',')}${options.applyMode === 'replica' ? ', apply.mode replica' : ''}${options.nodeEnv?.['WOLFSCALE_PLANTED_BUG'] === undefined ? '' : `, PLANTED BUG ${options.nodeEnv['WOLFSCALE_PLANTED_BUG']}`}`;
     const summary = summarise(result, faults, header);
     await mkdir(options.outDir, { recursive: true });
     const historyPath = join(options.outDir, 'history.json');

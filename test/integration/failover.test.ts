@@ -75,8 +75,12 @@ describe('failover with real processes', () => {
     await playground?.stop();
   });
 
-  test('kill -9 of the leader and its MariaDB: node-2 takes over, nothing acknowledged is lost, node-1 comes back and leads again', async () => {
-    playground = await Playground.start({ nodes: 3, json: false, heartbeatMs: 100, nodeCommand }, quietIo);
+  async function killTheLeader(applyMode: 'session' | 'replica'): Promise<void> {
+    await playground?.stop();
+    playground = await Playground.start(
+      { nodes: 3, json: false, heartbeatMs: 100, nodeCommand, applyConfig: `mode = "${applyMode}"` },
+      quietIo,
+    );
     await withNodeLogs(playground, async () => {
       const [n1, n2, n3] = (playground as Playground).nodes as [
         PlaygroundNode,
@@ -103,6 +107,10 @@ describe('failover with real processes', () => {
         },
       );
       const during = await insertAcknowledged(n2, 51, 100);
+      if (applyMode === 'replica') {
+        const [status] = await n3.server.query<Array<Record<string, unknown>>>('SHOW SLAVE STATUS');
+        expect(status).toMatchObject({ Slave_SQL_Running: 'Yes', Master_Host: '127.0.0.1' });
+      }
       for (const node of [n2, n3]) {
         await waitFor(
           `${node.id} to hold every acknowledged row`,
@@ -136,6 +144,14 @@ describe('failover with real processes', () => {
       expect(checksums[1]).toEqual(checksums[0]);
       expect(checksums[2]).toEqual(checksums[0]);
     });
+  }
+
+  test('kill -9 of the leader and its MariaDB: node-2 takes over, nothing acknowledged is lost, node-1 comes back and leads again', async () => {
+    await killTheLeader('session');
+  });
+
+  test('the same with apply.mode = "replica": followers apply through their MariaDB\'s own replication', async () => {
+    await killTheLeader('replica');
   });
 
   test("the leader's MariaDB dies: leadership moves, that node's /health says why, and it leads again once MariaDB is back", async () => {

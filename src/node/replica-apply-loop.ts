@@ -1,0 +1,494 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ApplyError } from '../apply/applier.js';
+import type { ApplierTransaction } from '../apply/applier-transaction.js';
+import {
+  formatGtidPosition,
+  type GtidPosition,
+  parseGtidPosition,
+  positionContains,
+} from '../mariadb/gtid-position.js';
+import {
+  type ReplicaApplyStatus,
+  type ReplicaSettings,
+  replicaApplyStatus,
+  startReplica,
+  stopReplica,
+} from '../mariadb/replica-control.js';
+import type { SqlRunner } from '../mariadb/sql-runner.js';
+import { selectOne, variableText } from '../mariadb/sql-runner.js';
+import { formatGtid, type Gtid } from '../protocol/gtid.js';
+import type { ApplyLoopStatus, NodeApplyLoop } from './apply-loop.js';
+import { type BinlogFeed, type BinlogFeedCursor, BinlogStreamServer } from './binlog-stream-server.js';
+import type { ReplicatedLog } from './replicated-log.js';
+import { TransactionReassembler } from './transaction-payload.js';
+
+/**
+ * `apply.mode = "replica"`: committed entries reach the local MariaDB through its own
+ * replication (src/apply/DESIGN.md, "Apply through the target's own replication"). This loop
+ * serves them as a binlog stream on 127.0.0.1 (`BinlogStreamServer`), points the local MariaDB at
+ * it (`CHANGE MASTER TO … MASTER_USE_GTID=slave_pos`, parallel SQL threads), and follows
+ * `@@gtid_slave_pos` to move `appliedIndex`. Same contract as `ApplyLoop`:
+ *
+ * - Entries are served in index order, committed ones only, never one of a term this node led
+ *   (its own captures, already in its MariaDB: they count as applied at once), never while a
+ *   pause (the rewind check) is pending.
+ * - `appliedIndex` advances over a contiguous prefix: a transaction counts once the replica's
+ *   position holds its GTID (MariaDB's parallel replication commits in order), a transaction's
+ *   leading chunks and the entries that need no apply count with what precedes them.
+ * - A SQL-thread error stops the loop for good with MariaDB's message (the node reports it and is
+ *   not eligible to lead); a MariaDB that cannot be reached is retried, the replica restarted.
+ * - `pauseWhile` stops the replica (`STOP SLAVE` waits for the event group in progress) and
+ *   starts it again afterwards from `@@gtid_binlog_pos` (what the rewind left).
+ */
+export interface ReplicaApplyLoopOptions {
+  readonly log: ReplicatedLog;
+  /** The node's connection pool to its local MariaDB (admin statements, position reads). */
+  readonly sql: SqlRunner;
+  readonly logger: Logger;
+  readonly isOwnTerm: (term: number) => boolean;
+  readonly replica: ReplicaSettings;
+  /** The stream's server id as the replica sees it; must differ from every node's server id. */
+  readonly streamServerId: number;
+  /** Bytes of transactions held between the applied index and the read index. Default 64 MiB. */
+  readonly windowBytesMax?: number;
+}
+
+/** One committed entry the replica has not been seen to apply yet. */
+interface WindowEntry {
+  readonly index: number;
+  /** The transaction this entry completes; undefined for entries that need no apply. */
+  readonly transaction: ApplierTransaction | undefined;
+  readonly bytes: number;
+}
+
+const idleRecheckMs = 1000;
+const waitSliceS = 0.2;
+const statusEveryMs = 1000;
+const reconnectDelayMsMax = 5000;
+
+export class ReplicaApplyLoop implements NodeApplyLoop {
+  readonly #options: ReplicaApplyLoopOptions;
+  readonly #logger: Logger;
+  readonly #reassembler = new TransactionReassembler();
+  readonly #server: BinlogStreamServer;
+  readonly #password = randomBytes(18).toString('base64url');
+  /** Entries after appliedIndex, in index order, up to `#nextIndex - 1`. */
+  #window: WindowEntry[] = [];
+  #windowBytes = 0;
+  /** Chunks of the transaction being reassembled (they join the window with its last chunk). */
+  #openChunks: number[] = [];
+  #appliedIndex: number;
+  #nextIndex: number;
+  readonly #appliedPosition = new Map<number, bigint>();
+  #failure: ApplyError | undefined;
+  /** Serialises window fills (the commit listener and the run loop both start them). */
+  #filling: Promise<void> = Promise.resolve();
+  #stopped = false;
+  #running: Promise<void> | undefined;
+  /** The replica is configured and started against this process's stream. */
+  #replicaStarted = false;
+  #pause: { readonly done: Promise<void>; readonly parked: () => void } | undefined;
+  readonly #stopSignal = new AbortController();
+  readonly #appliedWaiters = new Set<{
+    index: number;
+    resolve: () => void;
+    reject: (error: Error) => void;
+  }>();
+  readonly #feedWaiters = new Set<() => void>();
+  #wake: (() => void) | undefined;
+  #lastStatusMs = 0;
+  #lastIoError: string | undefined;
+
+  constructor(options: ReplicaApplyLoopOptions) {
+    this.#options = options;
+    this.#logger = options.logger;
+    this.#nextIndex = options.log.firstIndex();
+    this.#appliedIndex = this.#nextIndex - 1;
+    const feed: BinlogFeed = { open: (start) => this.#openCursor(start) };
+    this.#server = new BinlogStreamServer({
+      port: 0,
+      user: 'wolfscale_stream',
+      password: this.#password,
+      serverId: options.streamServerId,
+      feed,
+      logger: options.logger.child({ component: 'binlog-stream' }),
+    });
+    options.log.onCommit(() => {
+      this.#wake?.();
+      // Feed the replica at once, not when the wait for the window's head returns.
+      if (this.#running !== undefined && this.#replicaStarted) void this.#fill().catch(() => undefined);
+    });
+  }
+
+  /** `#readCommitted`, one at a time. */
+  #fill(): Promise<void> {
+    const next = this.#filling.then(() => this.#readCommitted());
+    this.#filling = next.catch(() => undefined);
+    return next;
+  }
+
+  get appliedIndex(): number {
+    return this.#appliedIndex;
+  }
+
+  get appliedPosition(): ReadonlyMap<number, bigint> {
+    return this.#appliedPosition;
+  }
+
+  status(): ApplyLoopStatus {
+    return this.#failure === undefined
+      ? { kind: 'running', appliedIndex: this.#appliedIndex }
+      : { kind: 'failed', appliedIndex: this.#appliedIndex, error: this.#failure };
+  }
+
+  start(): void {
+    this.#running ??= this.#run().catch((error: Error) => {
+      this.#logger.fatal({ err: error }, 'replica apply loop crashed');
+      this.#fail({ code: 'APPLY_FAILED', message: `apply loop crashed: ${error.message}` });
+    });
+  }
+
+  async waitApplied(index: number, signal?: AbortSignal): Promise<void> {
+    if (this.#appliedIndex >= index) return;
+    if (this.#failure !== undefined) throw new Error(this.#failure.message);
+    await new Promise<void>((resolve, reject) => {
+      const waiter = { index, resolve, reject };
+      this.#appliedWaiters.add(waiter);
+      signal?.addEventListener('abort', () => {
+        this.#appliedWaiters.delete(waiter);
+        reject(new Error('aborted'));
+      });
+    });
+  }
+
+  pauseWhile(work: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(new Error(this.#failure.message));
+    const previous = this.#pause?.done.catch(() => undefined) ?? Promise.resolve();
+    let parked: () => void = () => {};
+    const isParked = new Promise<void>((resolve) => {
+      parked = resolve;
+    });
+    const done = (async () => {
+      await previous;
+      await isParked;
+      await work(this.#stopSignal.signal);
+    })();
+    const pause = { done, parked };
+    this.#pause = pause;
+    void done.then(
+      () => {
+        if (this.#pause === pause) this.#pause = undefined;
+        this.#wake?.();
+      },
+      (error: Error) => {
+        if (this.#pause === pause) this.#pause = undefined;
+        this.#fail({ code: 'APPLY_FAILED', message: error.message });
+        this.#wake?.();
+      },
+    );
+    if (this.#running === undefined) parked();
+    this.#wake?.();
+    return done;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopSignal.abort();
+    this.#stopped = true;
+    this.#wake?.();
+    this.#wakeFeed();
+    await this.#running;
+    await this.#filling;
+    await this.#server.close();
+    // Best effort: a replica left running would only retry connecting to the closed stream.
+    await stopReplica(this.#options.sql).catch(() => undefined);
+  }
+
+  async #run(): Promise<void> {
+    await this.#server.start();
+    let reconnectDelayMs = 100;
+    while (!this.#stopped && this.#failure === undefined) {
+      if (this.#pause !== undefined) {
+        await this.#parkWhilePaused(this.#pause);
+        continue;
+      }
+      try {
+        if (!this.#replicaStarted) {
+          await startReplica(
+            this.#options.sql,
+            {
+              host: '127.0.0.1',
+              port: this.#server.port,
+              user: 'wolfscale_stream',
+              password: this.#password,
+            },
+            this.#options.replica,
+          );
+          this.#replicaStarted = true;
+          // START SLAVE returns before its threads run: the first status check comes later.
+          this.#lastStatusMs = Date.now();
+          this.#logger.info(
+            { stream: `127.0.0.1:${this.#server.port}`, ...this.#options.replica },
+            'the local MariaDB replicates the committed log from this node’s binlog stream',
+          );
+        }
+        await this.#fill();
+        await this.#followReplica();
+        reconnectDelayMs = 100;
+      } catch (error) {
+        if (this.#stopped) return;
+        this.#replicaStarted = false;
+        this.#logger.warn(
+          { err: error, retryInMs: reconnectDelayMs, appliedIndex: this.#appliedIndex },
+          'cannot reach the local MariaDB to follow its replica; retrying',
+        );
+        await new Promise((resolve) => setTimeout(resolve, reconnectDelayMs));
+        reconnectDelayMs = Math.min(reconnectDelayMs * 2, reconnectDelayMsMax);
+      }
+    }
+  }
+
+  /** Moves committed entries into the window while it has room. */
+  async #readCommitted(): Promise<void> {
+    const log = this.#options.log;
+    const windowBytesMax = this.#options.windowBytesMax ?? 64 * 1024 * 1024;
+    let added = false;
+    while (
+      this.#nextIndex <= log.commitIndex &&
+      this.#windowBytes < windowBytesMax &&
+      this.#pause === undefined
+    ) {
+      const entries = await log.read(this.#nextIndex, log.commitIndex, 8 * 1024 * 1024);
+      if (entries.length === 0) break;
+      for (const entry of entries) {
+        if (this.#failure !== undefined) return;
+        if (entry.kind !== 'transaction' || this.#options.isOwnTerm(entry.term)) {
+          this.#dropOpenChunks();
+          this.#push({ index: entry.index, transaction: undefined, bytes: 0 });
+        } else {
+          const step = this.#reassembler.push(entry.index, entry.payload);
+          if (!step.ok) {
+            this.#fail({
+              code: 'APPLY_FAILED',
+              message: `WAL entry ${entry.index} is not a valid transaction chunk (${step.error.message}); this node's WAL is damaged: migrate it from a healthy node (wolfctl migrate)`,
+            });
+            return;
+          }
+          let current = step.value;
+          if (current.kind === 'discarded') {
+            this.#dropOpenChunks();
+            current = current.next;
+          }
+          if (current.kind === 'complete') {
+            for (const index of this.#openChunks) this.#push({ index, transaction: undefined, bytes: 0 });
+            this.#openChunks = [];
+            const { gtid, events, formatDescription } = current.transaction;
+            const bytes = events.reduce((sum, event) => sum + event.byteLength, 0);
+            this.#push({ index: entry.index, transaction: { gtid, events, formatDescription }, bytes });
+          } else if (current.kind === 'incomplete') {
+            this.#openChunks.push(entry.index);
+          }
+        }
+        this.#nextIndex = entry.index + 1;
+        added = true;
+      }
+    }
+    if (added) this.#wakeFeed();
+  }
+
+  /** Chunks of a run whose last chunk will never come: nothing to apply, they count as applied. */
+  #dropOpenChunks(): void {
+    this.#reassembler.abandon();
+    for (const index of this.#openChunks) this.#push({ index, transaction: undefined, bytes: 0 });
+    this.#openChunks = [];
+  }
+
+  #push(entry: WindowEntry): void {
+    // Chunks pushed after a later index would break the order: open chunks only ever precede.
+    this.#window.push(entry);
+    this.#windowBytes += entry.bytes;
+  }
+
+  /** Waits a little for the replica to apply the window's first transaction, then advances. */
+  async #followReplica(): Promise<void> {
+    const sql = this.#options.sql;
+    this.#advance(undefined);
+    const head = this.#window.find((entry) => entry.transaction !== undefined)?.transaction;
+    if (head === undefined) {
+      if (this.#nextIndex > this.#options.log.commitIndex && this.#pause === undefined && !this.#stopped) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, idleRecheckMs);
+          this.#wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#wake = undefined;
+      }
+      await this.#checkReplica(false);
+      return;
+    }
+    const waited = await selectOne(
+      sql,
+      `SELECT MASTER_GTID_WAIT('${formatGtid(head.gtid)}', ${waitSliceS}) AS waited`,
+    );
+    const row = await selectOne(sql, 'SELECT @@GLOBAL.gtid_slave_pos AS pos');
+    const position = parsePosition(variableText(row['pos']));
+    this.#advance(position);
+    await this.#checkReplica(Number(waited['waited']) !== 0);
+  }
+
+  /** Advances appliedIndex over the window's prefix that `position` holds (or needs no apply). */
+  #advance(position: GtidPosition | undefined): void {
+    let applied = this.#appliedIndex;
+    let count = 0;
+    for (const entry of this.#window) {
+      if (entry.transaction !== undefined) {
+        if (position === undefined || !positionContains(position, entry.transaction.gtid)) break;
+        const gtid = entry.transaction.gtid;
+        const seen = this.#appliedPosition.get(gtid.domainId);
+        if (seen === undefined || seen < gtid.sequenceNumber)
+          this.#appliedPosition.set(gtid.domainId, gtid.sequenceNumber);
+        this.#windowBytes -= entry.bytes;
+      }
+      applied = entry.index;
+      count++;
+    }
+    if (count === 0) return;
+    this.#window = this.#window.slice(count);
+    this.#appliedIndex = applied;
+    for (const waiter of this.#appliedWaiters) {
+      if (waiter.index <= applied) {
+        this.#appliedWaiters.delete(waiter);
+        waiter.resolve();
+      }
+    }
+  }
+
+  /** Every second, or when a wait timed out: a stopped SQL thread is an apply error. */
+  async #checkReplica(stalled: boolean): Promise<void> {
+    const now = Date.now();
+    if (!stalled && now - this.#lastStatusMs < statusEveryMs) return;
+    this.#lastStatusMs = now;
+    const status: ReplicaApplyStatus = await replicaApplyStatus(this.#options.sql);
+    if (status.error?.thread === 'sql') {
+      const head = this.#window.find((entry) => entry.transaction !== undefined)?.transaction;
+      this.#fail({
+        code: 'APPLY_FAILED',
+        message: `the local MariaDB's replication stopped on ${status.error.gtid ?? (head === undefined ? 'a transaction' : formatGtid(head.gtid))}: error ${status.error.errno}: ${status.error.message}. Fix the cause on this node's MariaDB (or migrate it from a healthy node) and restart the node; nothing after it is applied`,
+        errno: status.error.errno,
+        serverMessage: status.error.message,
+        ...(head === undefined ? {} : { gtid: formatGtid(head.gtid) }),
+      });
+      return;
+    }
+    const ioError = status.error?.thread === 'io' ? status.error.message : undefined;
+    if (ioError !== this.#lastIoError) {
+      if (ioError !== undefined)
+        this.#logger.warn({ error: ioError }, 'the local replica cannot read the binlog stream (it retries)');
+      this.#lastIoError = ioError;
+    }
+    if (!status.sqlRunning) {
+      // Stopped by someone, or MariaDB restarted with skip_slave_start: configure and start again.
+      this.#logger.warn(
+        { io: status.ioRunning, sql: status.sqlRunning, applied: formatGtidPosition(status.applied) },
+        'the local replica is not running; starting it again',
+      );
+      this.#replicaStarted = false;
+    }
+  }
+
+  async #parkWhilePaused(pause: {
+    readonly done: Promise<void>;
+    readonly parked: () => void;
+  }): Promise<void> {
+    this.#wakeFeed();
+    for (let delayMs = 100; !this.#stopped; delayMs = Math.min(delayMs * 2, reconnectDelayMsMax)) {
+      try {
+        await stopReplica(this.#options.sql);
+        break;
+      } catch (error) {
+        // MariaDB down: nothing is applying; the rewind check retries its own work.
+        this.#logger.warn({ err: error }, 'could not stop the local replica for a pause; retrying');
+        if (delayMs >= 1600) break;
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      }
+    }
+    this.#server.dropConnections();
+    this.#replicaStarted = false;
+    // What the replica applied before it stopped.
+    const row = await selectOne(this.#options.sql, 'SELECT @@GLOBAL.gtid_slave_pos AS pos').catch(
+      () => undefined,
+    );
+    if (row !== undefined) this.#advance(parsePosition(variableText(row['pos'])));
+    pause.parked();
+    await pause.done.catch(() => undefined);
+  }
+
+  #fail(error: ApplyError): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = error;
+    this.#logger.error(
+      { error },
+      'applying a committed transaction failed: this node stops applying until the cause is fixed',
+    );
+    for (const waiter of this.#appliedWaiters) waiter.reject(new Error(error.message));
+    this.#appliedWaiters.clear();
+    this.#wakeFeed();
+  }
+
+  #wakeFeed(): void {
+    for (const wake of this.#feedWaiters) wake();
+    this.#feedWaiters.clear();
+  }
+
+  /**
+   * A replica connection's view of the window: from the first transaction `start` does not hold.
+   * Serves nothing while a pause is pending or after a failure.
+   */
+  #openCursor(start: readonly Gtid[]): BinlogFeedCursor {
+    let nextIndex = 0;
+    let closed = false;
+    return {
+      next: async (waitMs) => {
+        for (;;) {
+          if (closed || this.#stopped) return [];
+          const servable = this.#pause === undefined && this.#failure === undefined && this.#replicaStarted;
+          const batch: ApplierTransaction[] = [];
+          if (servable) {
+            for (const entry of this.#window) {
+              if (entry.index < nextIndex || entry.transaction === undefined) continue;
+              if (positionContains(start, entry.transaction.gtid)) continue;
+              batch.push(entry.transaction);
+              nextIndex = entry.index + 1;
+              if (batch.length >= 256) break;
+            }
+          }
+          if (batch.length > 0) return batch;
+          if (waitMs <= 0) return [];
+          const woken = await new Promise<boolean>((resolve) => {
+            const timer = setTimeout(() => {
+              this.#feedWaiters.delete(wake);
+              resolve(false);
+            }, waitMs);
+            const wake = (): void => {
+              clearTimeout(timer);
+              resolve(true);
+            };
+            this.#feedWaiters.add(wake);
+          });
+          if (!woken) return [];
+        }
+      },
+      close: () => {
+        closed = true;
+      },
+    };
+  }
+}
+
+function parsePosition(text: string): GtidPosition {
+  const parsed = parseGtidPosition(text);
+  if (!parsed.ok) throw new Error(`@@gtid_slave_pos: ${parsed.error.message}`);
+  return parsed.value;
+}
