@@ -127,7 +127,10 @@ program
   )
   .option('--json', 'print one JSON line per node once the cluster has a writable leader')
   .addOption(
-    new Option('--apply-mode <mode>', "how followers apply: WolfScale's sessions or MariaDB's own replication")
+    new Option(
+      '--apply-mode <mode>',
+      "how followers apply: WolfScale's sessions or MariaDB's own replication",
+    )
       .choices(['session', 'replica'])
       .default('session'),
   )
