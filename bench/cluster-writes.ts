@@ -11,8 +11,11 @@
  * 16 threads; `flow_control_cost_16` = 1 − on/off tps. The leader's `wolfscale_flow_control_held_seconds`
  * says how long it held acknowledgements during each cluster run.
  *
+ * A third cluster runs with `apply.mode = "replica"` (followers apply through MariaDB's own
+ * parallel replication) at 16 threads: `replica_write_16_ratio_single`.
+ *
  * Env: SECONDS_PER_RUN (20), TABLES (4), TABLE_SIZE (10000), FLOW_OFF_RUN (1; 0 skips the second
- * cluster), PROFILE_DIR (unset; a directory: each node process writes a CPU profile there on
+ * cluster), REPLICA_RUN (1; 0 skips the third), PROFILE_DIR (unset; a directory: each node process writes a CPU profile there on
  * stop). Prints one JSON line last.
  */
 import { execFile } from 'node:child_process';
@@ -103,12 +106,14 @@ async function clusterRuns(
   prefix: string,
   threadCounts: readonly number[],
   clusterConfig: string,
+  applyMode: 'session' | 'replica' = 'session',
 ): Promise<void> {
   const playground = await Playground.start(
     {
       nodes: 3,
       json: false,
       clusterConfig,
+      applyConfig: `mode = "${applyMode}"`,
       nodeCommand: {
         command: process.execPath,
         args: [...profileArgs, '--import', 'tsx', 'src/bin/wolfscale.ts'],
@@ -165,6 +170,7 @@ async function clusterRuns(
 await clusterRuns('cluster_write', [1, 16], '');
 if (process.env['FLOW_OFF_RUN'] !== '0')
   await clusterRuns('cluster_no_flow_control_write', [16], 'max_apply_lag_ms = 3600000');
+if (process.env['REPLICA_RUN'] !== '0') await clusterRuns('cluster_replica_write', [16], '', 'replica');
 
 const single = await MariaDbSet.start({ count: 1, durable: true });
 try {
@@ -195,6 +201,13 @@ if (result['cluster_no_flow_control_write_16_tps'] !== undefined) {
       1 -
       (result['cluster_write_16_tps'] as number) / (result['cluster_no_flow_control_write_16_tps'] as number)
     ).toFixed(2),
+  );
+}
+if (result['cluster_replica_write_16_tps'] !== undefined) {
+  result['replica_write_16_ratio_single'] = Number(
+    ((result['cluster_replica_write_16_tps'] as number) / (result['single_write_16_tps'] as number)).toFixed(
+      2,
+    ),
   );
 }
 process.stdout.write(`${JSON.stringify(result)}\n`);
