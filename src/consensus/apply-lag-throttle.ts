@@ -12,6 +12,9 @@ import type { NodeId } from './node-id.js';
  *   `staleTicks` old), whose applying has not stopped and whose MariaDB answers. A follower that
  *   cannot apply at all (stopped on an error, MariaDB down, silent) is not waited for: it would
  *   stop the cluster's writes without ever catching up; it is reported by its status instead.
+ * - Nor is one whose applied index has not moved for `stallTicks` while it lags (applying paused
+ *   or stuck): found by the chaos suite (docs/RELIABILITY.md "Failures found" 12), a follower
+ *   stuck in a deadlock held every acknowledgement of the cluster, so every write, for minutes.
  * - A follower's lag is measured by the follower itself: milliseconds since the oldest committed
  *   entry it has not applied was committed (0 when it is caught up).
  */
@@ -21,11 +24,15 @@ export interface ApplyLagReport {
   readonly mariadbHealthy: boolean;
   /** Tick at which the report arrived. */
   readonly atTick: number;
+  /** Tick at which this follower's reported applied index last changed. */
+  readonly progressTick: number;
 }
 
 export interface ThrottleLimits {
   readonly maxLagMs: number;
   readonly staleTicks: number;
+  /** A lagging follower whose applied index has not moved for this many ticks is not waited for. */
+  readonly stallTicks: number;
 }
 
 export type ThrottleDecision =
@@ -49,6 +56,7 @@ export function decideThrottle(
     const report = reports.get(id);
     if (report === undefined || nowTick - report.atTick > limits.staleTicks) continue;
     if (report.applyFailed || !report.mariadbHealthy) continue;
+    if (report.lagMs > 0 && nowTick - report.progressTick > limits.stallTicks) continue;
     counted.push({ id, lagMs: report.lagMs });
   }
   counted.sort((a, b) => b.lagMs - a.lagMs);

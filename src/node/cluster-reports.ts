@@ -62,6 +62,8 @@ export class ClusterReports {
   readonly #logger: Logger;
   /** Leader side: the followers' apply reports. */
   readonly #applyReports = new Map<string, Received<ApplyReport>>();
+  /** Per follower: the applied index it last reported, and the tick it first reported it. */
+  readonly #appliedSince = new Map<string, { readonly index: number; readonly tick: number }>();
   /** Follower side: the leader's last cluster report. */
   #clusterReport: Received<ClusterReport> | undefined;
   #ticks = 0;
@@ -81,8 +83,12 @@ export class ClusterReports {
     options.log.onReport((report) => {
       const received = { atMs: Date.now(), atTick: this.#ticks };
       if (report.kind === 'applyReport') {
-        if (this.#options.log.status().role === 'LEADER')
+        if (this.#options.log.status().role === 'LEADER') {
           this.#applyReports.set(report.from, { report, ...received });
+          const since = this.#appliedSince.get(report.from);
+          if (since === undefined || since.index !== report.appliedIndex)
+            this.#appliedSince.set(report.from, { index: report.appliedIndex, tick: this.#ticks });
+        }
       } else if (report.from === this.#options.log.status().leaderId) {
         this.#clusterReport = { report, ...received };
       }
@@ -144,6 +150,7 @@ export class ClusterReports {
       this.#decideThrottle();
     } else {
       this.#applyReports.clear();
+      this.#appliedSince.clear();
       this.#setThrottle({ throttling: false, reason: 'not leading' });
       if (status.leaderId !== null && status.leaderId !== status.id) {
         log.sendReport({
@@ -246,6 +253,7 @@ export class ClusterReports {
         applyFailed: received.report.applyFailed,
         mariadbHealthy: received.report.mariadbHealthy,
         atTick: received.atTick,
+        progressTick: this.#appliedSince.get(id)?.tick ?? received.atTick,
       });
     }
     const staleTicks = Math.max(2, Math.ceil(this.#options.electionTimeoutMs / this.#options.heartbeatMs));
@@ -253,6 +261,12 @@ export class ClusterReports {
       decideThrottle(this.#throttle.throttling, voters, reports, this.#ticks, {
         maxLagMs: this.#options.maxApplyLagMs,
         staleTicks,
+        // Applying that makes no progress for twice the bound (at least an election timeout) is
+        // paused or stuck: holding writes for it cannot help it catch up.
+        stallTicks: Math.max(
+          staleTicks,
+          Math.ceil((2 * this.#options.maxApplyLagMs) / this.#options.heartbeatMs),
+        ),
       }),
     );
   }

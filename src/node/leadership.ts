@@ -306,6 +306,10 @@ export class Leadership {
     const noopIndex = log.status().lastLogId.index;
     if (!step(`apply everything up to this term's first entry (${noopIndex})`)) return;
     await this.#waitFor(() => log.commitIndex >= noopIndex, signal);
+    // A newer role change ends this opening here. Going on to wait for the apply loop deadlocked
+    // (chaos L1, docs/RELIABILITY.md "Failures found" 12): the step-down queued behind this
+    // opening is what the rewind check waits for, and the check pauses applying.
+    if (signal.aborted) return;
     try {
       await applyLoop.waitApplied(noopIndex, signal);
     } catch (error) {

@@ -152,6 +152,8 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
   async waitApplied(index: number, signal?: AbortSignal): Promise<void> {
     if (this.#appliedIndex >= index) return;
     if (this.#failure !== undefined) throw new Error(this.#failure.message);
+    // An already aborted signal never fires 'abort': without this the wait would never end.
+    if (signal?.aborted) throw new Error('aborted');
     await new Promise<void>((resolve, reject) => {
       const waiter = { index, resolve, reject };
       this.#appliedWaiters.add(waiter);

@@ -432,7 +432,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
 
     log('chaos: healing and waiting for convergence …');
     await healAll(pg, relays);
-    const final = await converge(pg, monitor);
+    const final = await converge(pg, monitor, log);
     const result = check(history, faults, final, bankTotal);
     const header = `wolfscale chaos: ${options.nodes} nodes, ${options.durationS} s, seed ${options.seed}, nemeses ${options.nemeses.join(',')}${options.applyMode === 'replica' ? ', apply.mode replica' : ''}${options.nodeEnv?.['WOLFSCALE_PLANTED_BUG'] === undefined ? '' : `, PLANTED BUG ${options.nodeEnv['WOLFSCALE_PLANTED_BUG']}`}`;
     const summary = summarise(result, faults, header);
@@ -651,7 +651,11 @@ async function untilSetUpEverywhere(pg: Playground, deadline: number): Promise<v
 }
 
 /** Waits until every node is ACTIVE and all MariaDBs hold the same data; reads the final state. */
-async function converge(pg: Playground, monitor: LeaderMonitor): Promise<FinalState> {
+async function converge(
+  pg: Playground,
+  monitor: LeaderMonitor,
+  log: (line: string) => void,
+): Promise<FinalState> {
   const deadline = Date.now() + convergeTimeoutMs;
   let last: FinalState | undefined;
   // A write after healing: everything before it is committed once it is acknowledged.
@@ -669,11 +673,17 @@ async function converge(pg: Playground, monitor: LeaderMonitor): Promise<FinalSt
           connectTimeout: 2000,
         });
         try {
-          await c.query('UPDATE chaos_bank SET balance = balance WHERE id = 0');
-          await c.query(
-            "INSERT INTO chaos_lists VALUES (-1, 'converged') ON DUPLICATE KEY UPDATE list = list",
-          );
-          break;
+          // Bounded: a cluster that holds its commits (failure 12) hung the run here for good.
+          const write = (async () => {
+            await c.query('UPDATE chaos_bank SET balance = balance WHERE id = 0');
+            await c.query(
+              "INSERT INTO chaos_lists VALUES (-1, 'converged') ON DUPLICATE KEY UPDATE list = list",
+            );
+          })();
+          write.catch(() => undefined);
+          const timedOut = await Promise.race([write.then(() => false), sleep(10_000).then(() => true)]);
+          if (!timedOut) break;
+          log('chaos: the convergence write got no answer within 10 s; retrying');
         } finally {
           c.destroy();
         }

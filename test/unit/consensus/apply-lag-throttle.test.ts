@@ -1,11 +1,11 @@
 import { describe, expect, test } from 'vitest';
 import { type ApplyLagReport, decideThrottle, type ThrottleDecision } from '../../../src/consensus/index.js';
 
-const limits = { maxLagMs: 1000, staleTicks: 3 };
+const limits = { maxLagMs: 1000, staleTicks: 3, stallTicks: 20 };
 const voters = ['n2', 'n3'];
 
 function report(lagMs: number, atTick: number, extra: Partial<ApplyLagReport> = {}): ApplyLagReport {
-  return { lagMs, atTick, applyFailed: false, mariadbHealthy: true, ...extra };
+  return { lagMs, atTick, progressTick: atTick, applyFailed: false, mariadbHealthy: true, ...extra };
 }
 
 /** Runs the decision tick by tick over a schedule of reports, as the leader's runtime does. */
@@ -54,6 +54,21 @@ describe('flow control on apply lag', () => {
     const down = new Map([['n2', report(5000, 0, { mariadbHealthy: false })]]);
     expect(decideThrottle(false, voters, failed, 0, limits).throttling).toBe(false);
     expect(decideThrottle(false, voters, down, 0, limits).throttling).toBe(false);
+  });
+
+  // Regression (chaos L1; docs/RELIABILITY.md "Failures found" 12): a follower whose applying was
+  // stuck kept reporting, lagging ever more, and held every acknowledgement for minutes.
+  test('a lagging follower whose applied index has not moved for stallTicks is not waited for', () => {
+    const moving = new Map([['n2', report(5000, 30, { progressTick: 15 })]]);
+    const stuck = new Map([['n2', report(5000, 30, { progressTick: 9 })]]);
+    expect(decideThrottle(false, voters, moving, 30, limits).throttling).toBe(true);
+    expect(decideThrottle(true, voters, stuck, 30, limits)).toEqual({
+      throttling: false,
+      reason: 'no follower is applying and reporting',
+    });
+    // Caught up and idle: nothing to apply, nothing to hold.
+    const idle = new Map([['n2', report(0, 30, { progressTick: 0 })]]);
+    expect(decideThrottle(false, voters, idle, 30, limits).throttling).toBe(false);
   });
 
   test('only voting members count (a learner catching up does not slow the cluster)', () => {

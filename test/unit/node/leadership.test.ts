@@ -125,4 +125,52 @@ describe('Leadership step-down', () => {
     await waitFor('the step-down to finish', () => leadership.steppedDown, { timeoutMs: 5000 });
     expect(events).toEqual(['disable semi-sync']);
   });
+
+  // Regression (chaos L1, 3 nodes, seed 11; docs/RELIABILITY.md "Failures found" 12): a node won an
+  // election, lost it before its no-op committed, and its opening went on to wait for the apply
+  // loop with an already aborted signal. The rewind check paused applying until the step-down
+  // queued behind that opening ran: neither ever did, and the node stayed SYNCING.
+  test('an opening whose term ended before its no-op committed gives way to the step-down', async () => {
+    const sql: SqlRunner = {
+      query: async (statement: string) => {
+        if (statement.includes('COUNT(*)')) return [{ n: 0 }];
+        throw new Error(`unexpected statement ${statement}`);
+      },
+    } as SqlRunner;
+    const admin = {
+      setReadOnly: async () => {},
+      disableSemiSyncMaster: async () => {},
+    } as unknown as MariaDbAdmin;
+    const log = {
+      status: () => ({ lastLogId: { index: 10, term: 9 } }),
+      commitIndex: 0,
+    } as unknown as ReplicatedLog;
+    // Applying is paused (the rewind check waits for the step-down): only an abort ends a wait.
+    const applyLoop = {
+      waitApplied: (_index: number, signal?: AbortSignal) =>
+        new Promise<void>((_resolve, reject) => {
+          signal?.addEventListener('abort', () => reject(new Error('aborted')));
+        }),
+    } as unknown as ApplyLoop;
+    const leadership = new Leadership({
+      log,
+      admin,
+      sql,
+      applyLoop,
+      logger: pino({ level: 'silent' }),
+      capture: {} as never,
+    });
+    leadership.handle({ kind: 'roleChanged', role: 'LEADER', term: 9, leaderId: 'node-3', reason: 'won' });
+    await waitFor('the opening to wait for its no-op', () => leadership.state.kind === 'opening');
+    leadership.handle({
+      kind: 'roleChanged',
+      role: 'FOLLOWER',
+      term: 9,
+      leaderId: null,
+      reason: 'no quorum',
+    });
+    await waitFor('the step-down to finish', () => leadership.steppedDown, { timeoutMs: 10_000 });
+    expect(leadership.state).toMatchObject({ kind: 'follower' });
+    await leadership.close();
+  });
 });
