@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { Applier, type ApplierTarget, type ApplyError, type ApplyOutcome } from '../apply/applier.js';
 import { formatGtid } from '../protocol/gtid.js';
 import type { LogEntry } from '../wal/entry.js';
+import { AppliedWaiters, type Pause, PauseQueue } from './apply-gates.js';
 import type { ReplicatedLog } from './replicated-log.js';
 import { TransactionReassembler } from './transaction-payload.js';
 
@@ -72,11 +73,18 @@ export class ApplyLoop implements NodeApplyLoop {
   #failure: ApplyError | undefined;
   #stopped = false;
   #wake: (() => void) | undefined;
-  readonly #appliedWaiters = new Set<{ index: number; resolve: () => void }>();
+  readonly #appliedWaiters = new AppliedWaiters();
   #running: Promise<void> | undefined;
   /** A pause (see pauseWhile): nothing new is submitted while it is set. */
-  #pause: { readonly done: Promise<void>; readonly parked: () => void } | undefined;
   readonly #stopSignal = new AbortController();
+  /** Pauses (see pauseWhile): nothing new is applied while one is pending. */
+  readonly #pauses = new PauseQueue({
+    signal: this.#stopSignal.signal,
+    wake: () => this.#wake?.(),
+    failed: (message) => {
+      this.#failure ??= { code: 'APPLY_FAILED', message };
+    },
+  });
   /** After a parallel-apply conflict: apply on one session until this index is applied. */
   #serialUntilIndex: number | undefined;
   readonly #appliedPosition = new Map<number, bigint>();
@@ -123,16 +131,7 @@ export class ApplyLoop implements NodeApplyLoop {
   async waitApplied(index: number, signal?: AbortSignal): Promise<void> {
     if (this.#appliedIndex >= index) return;
     if (this.#failure !== undefined) throw new Error(this.#failure.message);
-    // An already aborted signal never fires 'abort': without this the wait would never end.
-    if (signal?.aborted) throw new Error('aborted');
-    await new Promise<void>((resolve, reject) => {
-      const waiter = { index, resolve };
-      this.#appliedWaiters.add(waiter);
-      signal?.addEventListener('abort', () => {
-        this.#appliedWaiters.delete(waiter);
-        reject(new Error('aborted'));
-      });
-    });
+    await this.#appliedWaiters.wait(index, signal);
   }
 
   /**
@@ -142,32 +141,7 @@ export class ApplyLoop implements NodeApplyLoop {
    */
   pauseWhile(work: (signal: AbortSignal) => Promise<void>): Promise<void> {
     if (this.#failure !== undefined) return Promise.reject(new Error(this.#failure.message));
-    const previous = this.#pause?.done.catch(() => undefined) ?? Promise.resolve();
-    let parked: () => void = () => {};
-    const isParked = new Promise<void>((resolve) => {
-      parked = resolve;
-    });
-    const done = (async () => {
-      await previous;
-      await isParked;
-      await work(this.#stopSignal.signal);
-    })();
-    const pause = { done, parked };
-    this.#pause = pause;
-    void done.then(
-      () => {
-        if (this.#pause === pause) this.#pause = undefined;
-        this.#wake?.();
-      },
-      (error: Error) => {
-        if (this.#pause === pause) this.#pause = undefined;
-        this.#failure ??= { code: 'APPLY_FAILED', message: error.message };
-        this.#wake?.();
-      },
-    );
-    if (this.#running === undefined) parked();
-    this.#wake?.();
-    return done;
+    return this.#pauses.enqueue(work, this.#running !== undefined);
   }
 
   async stop(): Promise<void> {
@@ -185,8 +159,8 @@ export class ApplyLoop implements NodeApplyLoop {
     while (!this.#stopped && this.#failure === undefined) {
       const log = this.#options.log;
       await this.#reopenIfDisconnected();
-      if (this.#pause !== undefined) {
-        await this.#parkWhilePaused(this.#pause);
+      if (this.#pauses.current !== undefined) {
+        await this.#parkWhilePaused(this.#pauses.current);
         continue;
       }
       if (this.#nextIndex > log.commitIndex) {
@@ -238,7 +212,7 @@ export class ApplyLoop implements NodeApplyLoop {
         this.#options.readBytesMax ?? 8 * 1024 * 1024,
       );
       for (const entry of entries) {
-        if (this.#stopped || this.#failure !== undefined || this.#pause !== undefined) break;
+        if (this.#stopped || this.#failure !== undefined || this.#pauses.current !== undefined) break;
         await this.#submit(entry, this.#applier);
         this.#nextIndex = entry.index + 1;
       }
@@ -246,10 +220,7 @@ export class ApplyLoop implements NodeApplyLoop {
   }
 
   /** Lets in-flight entries finish, drops the applier, and waits for the pause to end. */
-  async #parkWhilePaused(pause: {
-    readonly done: Promise<void>;
-    readonly parked: () => void;
-  }): Promise<void> {
+  async #parkWhilePaused(pause: Pause): Promise<void> {
     await this.#tail;
     await this.#applier?.close();
     this.#applier = undefined;
@@ -339,12 +310,7 @@ export class ApplyLoop implements NodeApplyLoop {
       }
       if (this.#halted || this.#failure !== undefined || index <= this.#appliedIndex) return;
       this.#appliedIndex = index;
-      for (const waiter of this.#appliedWaiters) {
-        if (waiter.index <= index) {
-          this.#appliedWaiters.delete(waiter);
-          waiter.resolve();
-        }
-      }
+      this.#appliedWaiters.reached(index);
     });
   }
 

@@ -18,6 +18,7 @@ import {
 import type { SqlRunner } from '../mariadb/sql-runner.js';
 import { selectOne, variableText } from '../mariadb/sql-runner.js';
 import { formatGtid, type Gtid } from '../protocol/gtid.js';
+import { AppliedWaiters, type Pause, PauseQueue } from './apply-gates.js';
 import type { ApplyLoopStatus, NodeApplyLoop } from './apply-loop.js';
 import { type BinlogFeed, type BinlogFeedCursor, BinlogStreamServer } from './binlog-stream-server.js';
 import type { ReplicatedLog } from './replicated-log.js';
@@ -88,13 +89,14 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
   #running: Promise<void> | undefined;
   /** The replica is configured and started against this process's stream. */
   #replicaStarted = false;
-  #pause: { readonly done: Promise<void>; readonly parked: () => void } | undefined;
   readonly #stopSignal = new AbortController();
-  readonly #appliedWaiters = new Set<{
-    index: number;
-    resolve: () => void;
-    reject: (error: Error) => void;
-  }>();
+  /** Pauses (see pauseWhile): nothing new is applied while one is pending. */
+  readonly #pauses = new PauseQueue({
+    signal: this.#stopSignal.signal,
+    wake: () => this.#wake?.(),
+    failed: (message) => this.#fail({ code: 'APPLY_FAILED', message }),
+  });
+  readonly #appliedWaiters = new AppliedWaiters();
   readonly #feedWaiters = new Set<() => void>();
   #wake: (() => void) | undefined;
   #lastStatusMs = 0;
@@ -152,46 +154,12 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
   async waitApplied(index: number, signal?: AbortSignal): Promise<void> {
     if (this.#appliedIndex >= index) return;
     if (this.#failure !== undefined) throw new Error(this.#failure.message);
-    // An already aborted signal never fires 'abort': without this the wait would never end.
-    if (signal?.aborted) throw new Error('aborted');
-    await new Promise<void>((resolve, reject) => {
-      const waiter = { index, resolve, reject };
-      this.#appliedWaiters.add(waiter);
-      signal?.addEventListener('abort', () => {
-        this.#appliedWaiters.delete(waiter);
-        reject(new Error('aborted'));
-      });
-    });
+    await this.#appliedWaiters.wait(index, signal);
   }
 
   pauseWhile(work: (signal: AbortSignal) => Promise<void>): Promise<void> {
     if (this.#failure !== undefined) return Promise.reject(new Error(this.#failure.message));
-    const previous = this.#pause?.done.catch(() => undefined) ?? Promise.resolve();
-    let parked: () => void = () => {};
-    const isParked = new Promise<void>((resolve) => {
-      parked = resolve;
-    });
-    const done = (async () => {
-      await previous;
-      await isParked;
-      await work(this.#stopSignal.signal);
-    })();
-    const pause = { done, parked };
-    this.#pause = pause;
-    void done.then(
-      () => {
-        if (this.#pause === pause) this.#pause = undefined;
-        this.#wake?.();
-      },
-      (error: Error) => {
-        if (this.#pause === pause) this.#pause = undefined;
-        this.#fail({ code: 'APPLY_FAILED', message: error.message });
-        this.#wake?.();
-      },
-    );
-    if (this.#running === undefined) parked();
-    this.#wake?.();
-    return done;
+    return this.#pauses.enqueue(work, this.#running !== undefined);
   }
 
   async stop(): Promise<void> {
@@ -210,8 +178,8 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
     await this.#server.start();
     let reconnectDelayMs = 100;
     while (!this.#stopped && this.#failure === undefined) {
-      if (this.#pause !== undefined) {
-        await this.#parkWhilePaused(this.#pause);
+      if (this.#pauses.current !== undefined) {
+        await this.#parkWhilePaused(this.#pauses.current);
         continue;
       }
       try {
@@ -258,7 +226,7 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
     while (
       this.#nextIndex <= log.commitIndex &&
       this.#windowBytes < windowBytesMax &&
-      this.#pause === undefined
+      this.#pauses.current === undefined
     ) {
       const entries = await log.read(this.#nextIndex, log.commitIndex, 8 * 1024 * 1024);
       if (entries.length === 0) break;
@@ -317,7 +285,11 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
     this.#advance(undefined);
     const head = this.#window.find((entry) => entry.transaction !== undefined)?.transaction;
     if (head === undefined) {
-      if (this.#nextIndex > this.#options.log.commitIndex && this.#pause === undefined && !this.#stopped) {
+      if (
+        this.#nextIndex > this.#options.log.commitIndex &&
+        this.#pauses.current === undefined &&
+        !this.#stopped
+      ) {
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, idleRecheckMs);
           this.#wake = () => {
@@ -359,12 +331,7 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
     if (count === 0) return;
     this.#window = this.#window.slice(count);
     this.#appliedIndex = applied;
-    for (const waiter of this.#appliedWaiters) {
-      if (waiter.index <= applied) {
-        this.#appliedWaiters.delete(waiter);
-        waiter.resolve();
-      }
-    }
+    this.#appliedWaiters.reached(applied);
   }
 
   /** Every second, or when a wait timed out: a stopped SQL thread is an apply error. */
@@ -400,10 +367,7 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
     }
   }
 
-  async #parkWhilePaused(pause: {
-    readonly done: Promise<void>;
-    readonly parked: () => void;
-  }): Promise<void> {
+  async #parkWhilePaused(pause: Pause): Promise<void> {
     this.#wakeFeed();
     for (let delayMs = 100; !this.#stopped; delayMs = Math.min(delayMs * 2, reconnectDelayMsMax)) {
       try {
@@ -434,8 +398,7 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
       { error },
       'applying a committed transaction failed: this node stops applying until the cause is fixed',
     );
-    for (const waiter of this.#appliedWaiters) waiter.reject(new Error(error.message));
-    this.#appliedWaiters.clear();
+    this.#appliedWaiters.failed(error.message);
     this.#wakeFeed();
   }
 
@@ -455,7 +418,8 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
       next: async (waitMs) => {
         for (;;) {
           if (closed || this.#stopped) return [];
-          const servable = this.#pause === undefined && this.#failure === undefined && this.#replicaStarted;
+          const servable =
+            this.#pauses.current === undefined && this.#failure === undefined && this.#replicaStarted;
           const batch: ApplierTransaction[] = [];
           if (servable) {
             for (const entry of this.#window) {
