@@ -313,6 +313,11 @@ export class Leadership {
     try {
       await applyLoop.waitApplied(noopIndex, signal);
     } catch (error) {
+      if (signal.aborted) {
+        // A newer role change ended this term while it waited: nothing failed.
+        this.#logger.info({ term }, 'opening abandoned: this node no longer leads this term');
+        return;
+      }
       this.#state = { kind: 'failed', term, reason: (error as Error).message };
       this.#logger.error(
         { term, reason: (error as Error).message },
