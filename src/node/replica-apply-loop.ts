@@ -58,8 +58,13 @@ export interface ReplicaApplyLoopOptions {
 /** One committed entry the replica has not been seen to apply yet. */
 interface WindowEntry {
   readonly index: number;
-  /** The transaction this entry completes; undefined for entries that need no apply. */
+  /** The transaction this entry completes (served to the replica); undefined otherwise. */
   readonly transaction: ApplierTransaction | undefined;
+  /**
+   * What must be applied before this entry counts: its transaction's GTID, also for the leading
+   * chunks of that transaction; undefined for entries that need no apply.
+   */
+  readonly gtid: Gtid | undefined;
   readonly bytes: number;
 }
 
@@ -234,7 +239,7 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
         if (this.#failure !== undefined) return;
         if (entry.kind !== 'transaction' || this.#options.isOwnTerm(entry.term)) {
           this.#dropOpenChunks();
-          this.#push({ index: entry.index, transaction: undefined, bytes: 0 });
+          this.#push({ index: entry.index, transaction: undefined, gtid: undefined, bytes: 0 });
         } else {
           const step = this.#reassembler.push(entry.index, entry.payload);
           if (!step.ok) {
@@ -250,11 +255,12 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
             current = current.next;
           }
           if (current.kind === 'complete') {
-            for (const index of this.#openChunks) this.#push({ index, transaction: undefined, bytes: 0 });
-            this.#openChunks = [];
             const { gtid, events, formatDescription } = current.transaction;
+            for (const index of this.#openChunks)
+              this.#push({ index, transaction: undefined, gtid, bytes: 0 });
+            this.#openChunks = [];
             const bytes = events.reduce((sum, event) => sum + event.byteLength, 0);
-            this.#push({ index: entry.index, transaction: { gtid, events, formatDescription }, bytes });
+            this.#push({ index: entry.index, transaction: { gtid, events, formatDescription }, gtid, bytes });
           } else if (current.kind === 'incomplete') {
             this.#openChunks.push(entry.index);
           }
@@ -269,12 +275,13 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
   /** Chunks of a run whose last chunk will never come: nothing to apply, they count as applied. */
   #dropOpenChunks(): void {
     this.#reassembler.abandon();
-    for (const index of this.#openChunks) this.#push({ index, transaction: undefined, bytes: 0 });
+    for (const index of this.#openChunks)
+      this.#push({ index, transaction: undefined, gtid: undefined, bytes: 0 });
     this.#openChunks = [];
   }
 
   #push(entry: WindowEntry): void {
-    // Chunks pushed after a later index would break the order: open chunks only ever precede.
+    // In index order: open chunks join the window just before the entry that ends their run.
     this.#window.push(entry);
     this.#windowBytes += entry.bytes;
   }
@@ -317,8 +324,10 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
     let applied = this.#appliedIndex;
     let count = 0;
     for (const entry of this.#window) {
+      if (entry.gtid !== undefined) {
+        if (position === undefined || !positionContains(position, entry.gtid)) break;
+      }
       if (entry.transaction !== undefined) {
-        if (position === undefined || !positionContains(position, entry.transaction.gtid)) break;
         const gtid = entry.transaction.gtid;
         const seen = this.#appliedPosition.get(gtid.domainId);
         if (seen === undefined || seen < gtid.sequenceNumber)
