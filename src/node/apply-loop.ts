@@ -75,7 +75,6 @@ export class ApplyLoop implements NodeApplyLoop {
   #wake: (() => void) | undefined;
   readonly #appliedWaiters = new AppliedWaiters();
   #running: Promise<void> | undefined;
-  /** A pause (see pauseWhile): nothing new is submitted while it is set. */
   readonly #stopSignal = new AbortController();
   /** Pauses (see pauseWhile): nothing new is applied while one is pending. */
   readonly #pauses = new PauseQueue({
