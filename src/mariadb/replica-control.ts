@@ -81,16 +81,21 @@ export async function resetReplica(runner: SqlRunner): Promise<void> {
   await runner.query('RESET SLAVE ALL');
 }
 
+/** @@gtid_slave_pos: what the local replica's SQL threads committed. */
+export async function replicaAppliedPosition(runner: SqlRunner): Promise<GtidPosition> {
+  const row = await selectOne(runner, 'SELECT @@GLOBAL.gtid_slave_pos AS pos');
+  const parsed = parseGtidPosition(variableText(row['pos']));
+  if (!parsed.ok) throw new Error(`@@gtid_slave_pos: ${parsed.error.message}`);
+  return parsed.value;
+}
+
 const gtidInMessage = /\bGTID (\d+-\d+-\d+)/i;
 
 /** What the local replica has applied, and its error if a thread stopped on one. */
 export async function replicaApplyStatus(runner: SqlRunner): Promise<ReplicaApplyStatus> {
   const [status] = await selectRows(runner, 'SHOW SLAVE STATUS');
-  const position = await selectOne(runner, 'SELECT @@GLOBAL.gtid_slave_pos AS pos');
-  const parsed = parseGtidPosition(variableText(position['pos']));
-  if (!parsed.ok) throw new Error(parsed.error.message);
-  if (status === undefined)
-    return { applied: parsed.value, ioRunning: false, sqlRunning: false, error: undefined };
+  const applied = await replicaAppliedPosition(runner);
+  if (status === undefined) return { applied, ioRunning: false, sqlRunning: false, error: undefined };
   const sqlErrno = Number(status['Last_SQL_Errno'] ?? 0);
   const ioErrno = Number(status['Last_IO_Errno'] ?? 0);
   let error: ReplicaError | undefined;
@@ -101,7 +106,7 @@ export async function replicaApplyStatus(runner: SqlRunner): Promise<ReplicaAppl
     error = { thread: 'io', errno: ioErrno, message: variableText(status['Last_IO_Error']), gtid: undefined };
   }
   return {
-    applied: parsed.value,
+    applied,
     ioRunning: variableText(status['Slave_IO_Running']) === 'Yes',
     sqlRunning: variableText(status['Slave_SQL_Running']) === 'Yes',
     error,

@@ -2,21 +2,17 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ApplyError } from '../apply/applier.js';
 import type { ApplierTransaction } from '../apply/applier-transaction.js';
-import {
-  formatGtidPosition,
-  type GtidPosition,
-  parseGtidPosition,
-  positionContains,
-} from '../mariadb/gtid-position.js';
+import { formatGtidPosition, type GtidPosition, positionContains } from '../mariadb/gtid-position.js';
 import {
   type ReplicaApplyStatus,
   type ReplicaSettings,
+  replicaAppliedPosition,
   replicaApplyStatus,
   startReplica,
   stopReplica,
+  waitReplicaApplied,
 } from '../mariadb/replica-control.js';
 import type { SqlRunner } from '../mariadb/sql-runner.js';
-import { selectOne, variableText } from '../mariadb/sql-runner.js';
 import { formatGtid, type Gtid } from '../protocol/gtid.js';
 import { AppliedWaiters, type Pause, PauseQueue } from './apply-gates.js';
 import type { ApplyLoopStatus, NodeApplyLoop } from './apply-loop.js';
@@ -68,6 +64,8 @@ interface WindowEntry {
   readonly bytes: number;
 }
 
+/** The account the local replica logs in to the stream with (its password is made per start). */
+const streamUser = 'wolfscale_stream';
 const idleRecheckMs = 1000;
 const waitSliceS = 0.2;
 const statusEveryMs = 1000;
@@ -90,6 +88,8 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
   #failure: ApplyError | undefined;
   /** Serialises window fills (the commit listener and the run loop both start them). */
   #filling: Promise<void> = Promise.resolve();
+  /** A fill is queued and has not started: a later commit needs no other (it reads to the end). */
+  #fillQueued: Promise<void> | undefined;
   #stopped = false;
   #running: Promise<void> | undefined;
   /** The replica is configured and started against this process's stream. */
@@ -115,7 +115,7 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
     const feed: BinlogFeed = { open: (start) => this.#openCursor(start) };
     this.#server = new BinlogStreamServer({
       port: 0,
-      user: 'wolfscale_stream',
+      user: streamUser,
       password: this.#password,
       serverId: options.streamServerId,
       feed,
@@ -130,7 +130,12 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
 
   /** `#readCommitted`, one at a time. */
   #fill(): Promise<void> {
-    const next = this.#filling.then(() => this.#readCommitted());
+    if (this.#fillQueued !== undefined) return this.#fillQueued;
+    const next = this.#filling.then(() => {
+      this.#fillQueued = undefined;
+      return this.#readCommitted();
+    });
+    this.#fillQueued = next;
     this.#filling = next.catch(() => undefined);
     return next;
   }
@@ -194,7 +199,7 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
             {
               host: '127.0.0.1',
               port: this.#server.port,
-              user: 'wolfscale_stream',
+              user: streamUser,
               password: this.#password,
             },
             this.#options.replica,
@@ -309,14 +314,9 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
       await this.#checkReplica(false);
       return;
     }
-    const waited = await selectOne(
-      sql,
-      `SELECT MASTER_GTID_WAIT('${formatGtid(head.gtid)}', ${waitSliceS}) AS waited`,
-    );
-    const row = await selectOne(sql, 'SELECT @@GLOBAL.gtid_slave_pos AS pos');
-    const position = parsePosition(variableText(row['pos']));
-    this.#advance(position);
-    await this.#checkReplica(Number(waited['waited']) !== 0);
+    const reached = await waitReplicaApplied(sql, head.gtid, waitSliceS);
+    this.#advance(await replicaAppliedPosition(sql));
+    await this.#checkReplica(!reached);
   }
 
   /** Advances appliedIndex over the window's prefix that `position` holds (or needs no apply). */
@@ -392,10 +392,8 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
     this.#server.dropConnections();
     this.#replicaStarted = false;
     // What the replica applied before it stopped.
-    const row = await selectOne(this.#options.sql, 'SELECT @@GLOBAL.gtid_slave_pos AS pos').catch(
-      () => undefined,
-    );
-    if (row !== undefined) this.#advance(parsePosition(variableText(row['pos'])));
+    const position = await replicaAppliedPosition(this.#options.sql).catch(() => undefined);
+    if (position !== undefined) this.#advance(position);
     pause.parked();
     await pause.done.catch(() => undefined);
   }
@@ -460,10 +458,4 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
       },
     };
   }
-}
-
-function parsePosition(text: string): GtidPosition {
-  const parsed = parseGtidPosition(text);
-  if (!parsed.ok) throw new Error(`@@gtid_slave_pos: ${parsed.error.message}`);
-  return parsed.value;
 }
