@@ -59,10 +59,20 @@ export interface PauseQueueHooks {
   readonly failed: (message: string) => void;
 }
 
-/** Pauses in call order; the loop parks for `current` and resumes when it settles. */
+/**
+ * Pauses in call order; the loop parks for `current` and resumes when it settles.
+ *
+ * The loop parks for the *latest* pause, whose work runs after every earlier one: so parking
+ * for it lets every pause queued so far start (in order), not only the latest. When only the
+ * latest was told, a pause queued behind a running one and overtaken by a third never started,
+ * the third waited for it, and the loop waited for the third: applying stopped for good with
+ * nothing logged (chaos L1, three step-downs in 5 s; docs/RELIABILITY.md "Failures found" 14).
+ */
 export class PauseQueue {
   readonly #hooks: PauseQueueHooks;
   #current: Pause | undefined;
+  /** Pauses queued and not yet told that the loop is parked. */
+  #unparked: Array<() => void> = [];
 
   constructor(hooks: PauseQueueHooks) {
     this.#hooks = hooks;
@@ -79,10 +89,15 @@ export class PauseQueue {
    */
   enqueue(work: (signal: AbortSignal) => Promise<void>, loopRunning: boolean): Promise<void> {
     const previous = this.#current?.done.catch(() => undefined) ?? Promise.resolve();
-    let parked: () => void = () => {};
     const isParked = new Promise<void>((resolve) => {
-      parked = resolve;
+      this.#unparked.push(resolve);
     });
+    const parked = (): void => {
+      // Only pauses queued up to now: one queued later waits for the loop to park again.
+      const unparked = this.#unparked;
+      this.#unparked = [];
+      for (const resolve of unparked) resolve();
+    };
     const done = (async () => {
       await previous;
       await isParked;
