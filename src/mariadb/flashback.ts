@@ -98,6 +98,85 @@ export async function flashbackSql(server: LocalServer, tail: BinlogTail): Promi
   );
 }
 
+/** Where an undo records that it committed: one row per undo, in the undo's own transaction. */
+export const rewindMarkerTable = 'mysql.wolfscale_rewind';
+/** Held by the session running an undo until it ends (see `undoCommitted`). */
+const undoLockName = 'wolfscale_rewind';
+
+const startTransaction = 'START TRANSACTION/*!*/;';
+
+/**
+ * Makes the flashback SQL of `mariadb-binlog --flashback` (one `START TRANSACTION … COMMIT` per
+ * undone group) one transaction that also inserts `markerId` into `rewindMarkerTable`: the undo
+ * then either committed whole, marker included, or not at all, and after a crash
+ * `undoCommitted` tells which (docs/RELIABILITY.md "Failures found" 13). The script first takes
+ * a named lock that its session holds until it ends, so a check after a restart can wait for an
+ * undo that outlived its node process.
+ *
+ * Statements end with the delimiter the output's `DELIMITER` line sets; `COMMIT` (followed by
+ * a line holding only the delimiter) and `START TRANSACTION` stand on lines of their own, which
+ * base64 lines (4n characters) and the `###` comment lines never are.
+ */
+export function atomicFlashback(flashback: string, markerId: string): string {
+  if (!/^[A-Za-z0-9-]{1,64}$/.test(markerId)) throw new Error(`invalid rewind marker id ${markerId}`);
+  const lines = flashback.split('\n');
+  const kept: string[] = [];
+  let transactions = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    if (line === startTransaction) {
+      transactions++;
+      continue;
+    }
+    if (line === 'COMMIT' && lines[i + 1] === '/*!*/;') {
+      i++;
+      continue;
+    }
+    kept.push(line);
+  }
+  const delimiter = kept.indexOf('DELIMITER /*!*/;');
+  const end = kept.lastIndexOf('DELIMITER ;');
+  if (transactions === 0 || delimiter < 0 || end < delimiter)
+    throw new Error(
+      'mariadb-binlog --flashback printed no transaction in the expected form (START TRANSACTION/*!*/; … COMMIT): this mariadb-binlog is not supported for rewinds; install the MariaDB client tools of the server version',
+    );
+  return [
+    ...kept.slice(0, delimiter + 1),
+    `DO GET_LOCK('${undoLockName}', 600)/*!*/;`,
+    `CREATE TABLE IF NOT EXISTS ${rewindMarkerTable} (id VARCHAR(64) NOT NULL PRIMARY KEY, undone_at DATETIME(6) NOT NULL) ENGINE=InnoDB/*!*/;`,
+    startTransaction,
+    ...kept.slice(delimiter + 1, end),
+    `INSERT INTO ${rewindMarkerTable} VALUES ('${markerId}', NOW(6))/*!*/;`,
+    'COMMIT/*!*/;',
+    ...kept.slice(end),
+  ].join('\n');
+}
+
+/**
+ * Whether the undo marked `markerId` committed. Waits first for a session still running an undo
+ * (its node process died, the `mariadb` client it started did not): until it ends, the answer is
+ * not known.
+ */
+export async function undoCommitted(runner: SqlRunner, markerId: string): Promise<boolean> {
+  const rows = (await runner.query(
+    `SELECT GET_LOCK('${undoLockName}', 60) AS got, RELEASE_LOCK('${undoLockName}') AS released`,
+  )) as Array<{ got: unknown }>;
+  if (Number(rows[0]?.got) !== 1)
+    throw new Error(
+      `an undo of this node's rewind has held the lock ${undoLockName} for over 60 s: see SHOW PROCESSLIST on the local MariaDB`,
+    );
+  try {
+    const marked = (await runner.query(`SELECT COUNT(*) AS n FROM ${rewindMarkerTable} WHERE id = ?`, [
+      markerId,
+    ])) as Array<{ n: unknown }>;
+    return Number(marked[0]?.n) > 0;
+  } catch (error) {
+    // No marker table yet: no undo ever committed here.
+    if ((error as { errno?: number }).errno === 1146) return false;
+    throw error;
+  }
+}
+
 /** Runs the flashback SQL on the server without binlogging it; stops at the first error. */
 export async function applyWithoutBinlog(server: LocalServer, sql: string): Promise<void> {
   await run(

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { RoleChangedCommand } from '../consensus/index.js';
@@ -5,10 +6,12 @@ import type { RewindView } from '../http/node-api.js';
 import { type BinlogTail, findBinlogTail, formatBinlogState } from '../mariadb/binlog-tail.js';
 import {
   applyWithoutBinlog,
+  atomicFlashback,
   countFlashbackRows,
   flashbackSql,
   type LocalServer,
   resetBinlogState,
+  undoCommitted,
 } from '../mariadb/flashback.js';
 import { formatGtid, parseGtidPosition } from '../mariadb/gtid-position.js';
 import { type SqlRunner, selectOne, variableText } from '../mariadb/sql-runner.js';
@@ -37,6 +40,12 @@ export interface RewindOptions {
 
 interface Journal {
   readonly phase: 'undoing' | 'undone' | 'done';
+  /**
+   * The row the undo inserts in its own transaction (`atomicFlashback`): after a crash while
+   * `undoing`, its presence says whether the undo committed. Journals written before it existed
+   * have none; such an interrupted undo cannot be decided.
+   */
+  readonly markerId?: string;
   readonly discarded: RewindView['discarded'];
   readonly stateBefore: string;
   readonly rowsByTable: Record<string, number>;
@@ -127,11 +136,23 @@ export class Rewind {
   async #check(reason: string, signal: AbortSignal): Promise<void> {
     // Read before anything else: a leadership that ends after this point makes this check stale.
     const epoch = this.#options.log.status().checkEpoch;
-    const previous = await this.#journal.load();
+    let previous = await this.#journal.load();
     if (previous?.phase === 'undoing') {
-      this.#migrate(
-        `a rewind of ${previous.discarded.map((d) => d.gtid).join(', ')} was interrupted (the node or MariaDB stopped while undoing): this node's data cannot be trusted. Restore it from a healthy node (wolfctl migrate, or mariadb-dump --single-transaction --gtid from the leader, then delete ${this.#journal.file} and wolfctl reset)`,
-      );
+      if (previous.markerId === undefined)
+        this.#migrate(
+          `a rewind of ${previous.discarded.map((d) => d.gtid).join(', ')} was interrupted (the node or MariaDB stopped while undoing) by a version that could not tell afterwards whether its undo committed: this node's data cannot be trusted. Restore it from a healthy node (wolfctl migrate, or mariadb-dump --single-transaction --gtid from the leader, then delete ${this.#journal.file} and wolfctl reset)`,
+        );
+      // The undo is one transaction with its marker: it committed whole or not at all.
+      if (await undoCommitted(this.#options.sql, previous.markerId)) {
+        previous = { ...previous, phase: 'undone' };
+        await this.#journal.save(previous);
+      } else {
+        this.#logger.warn(
+          { discarded: previous.discarded },
+          'a rewind was interrupted before its undo committed (nothing of it was applied): checking the binlog again',
+        );
+        previous = undefined;
+      }
     }
     if (previous?.phase === 'undone') {
       await resetBinlogState(this.#options.sql, parseState(previous.stateBefore));
@@ -171,8 +192,10 @@ export class Rewind {
     const flashback = await flashbackSql(server, tail);
     const rows = countFlashbackRows(flashback);
     const stateBefore = formatBinlogState(tail.stateBefore);
+    const markerId = randomUUID();
     const journal: Journal = {
       phase: 'undoing',
+      markerId,
       discarded: tail.groups.map((group) => ({ gtid: formatGtid(group.gtid), tables: [...group.tables] })),
       stateBefore,
       rowsByTable: Object.fromEntries(rows),
@@ -181,7 +204,7 @@ export class Rewind {
     this.#view = { ...viewFrom(journal, 'rewinding'), detail: 'undoing uncommitted transactions' };
     await sql.query('SELECT 1'); // narrows the window in which MariaDB can vanish mid-undo
     await this.#journal.save(journal);
-    await applyWithoutBinlog(server, flashback);
+    await applyWithoutBinlog(server, atomicFlashback(flashback, markerId));
     await this.#journal.save({ ...journal, phase: 'undone' });
     await resetBinlogState(sql, tail.stateBefore);
     await this.#journal.save({ ...journal, phase: 'done' });

@@ -1,0 +1,233 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Connection } from 'mariadb';
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { findBinlogTail } from '../../src/mariadb/binlog-tail.js';
+import {
+  applyWithoutBinlog,
+  atomicFlashback,
+  countFlashbackRows,
+  flashbackSql,
+  type LocalServer,
+  undoCommitted,
+} from '../../src/mariadb/flashback.js';
+import type { NodeApplyLoop } from '../../src/node/apply-loop.js';
+import { AtomicJsonFile } from '../../src/node/atomic-json-file.js';
+import type { ReplicatedLog } from '../../src/node/replicated-log.js';
+import { Rewind } from '../../src/node/rewind.js';
+import type { MariaDbSet } from '../../src/testing/mariadb-harness.js';
+import { startMariaDb } from '../support/mariadb.js';
+
+/**
+ * The rewind's undo after a crash (docs/RELIABILITY.md "Failures found" 13): a node killed while
+ * undoing could not tell how much of the undo had committed and stopped in NEEDS_MIGRATION. The
+ * undo is now one transaction that inserts a marker: all or nothing, and decidable.
+ */
+describe('the atomic, marked undo of a binlog tail', () => {
+  let set: MariaDbSet;
+  let connection: Connection;
+  let server: LocalServer;
+
+  const rows = async (): Promise<unknown[]> =>
+    (await connection.query('SELECT id, v FROM app.t ORDER BY id')) as unknown[];
+  const binlogPos = async (): Promise<string> =>
+    ((await connection.query('SELECT @@GLOBAL.gtid_binlog_pos AS p')) as Array<{ p: string }>)[0]?.p ?? '';
+
+  beforeAll(async () => {
+    set = await startMariaDb(1);
+    const first = set.servers[0];
+    if (first === undefined) throw new Error('no server');
+    server = first.connectOptions();
+    connection = await first.connect();
+  });
+  afterAll(async () => {
+    await connection?.end();
+    await set?.destroy();
+  });
+
+  test('a failed undo changes nothing and leaves no marker; the real one undoes every group and is marked', async () => {
+    await connection.query('CREATE DATABASE app');
+    await connection.query('CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(40)) ENGINE=InnoDB');
+    await connection.query("INSERT INTO app.t VALUES (1, 'one'), (2, 'two'), (5, 'COMMIT')");
+    const before = await rows();
+    const committedPos = await binlogPos();
+    const committedSeq = Number(committedPos.split('-')[2]);
+    // The tail: three groups, one of them with several statements and a value that reads COMMIT.
+    await connection.query("UPDATE app.t SET v = 'uno' WHERE id = 1");
+    await connection.query("INSERT INTO app.t VALUES (3, 'COMMIT\n/*!*/;')");
+    await connection.beginTransaction();
+    await connection.query('DELETE FROM app.t WHERE id = 2');
+    await connection.query("INSERT INTO app.t VALUES (4, 'four')");
+    await connection.query("UPDATE app.t SET v = 'START TRANSACTION' WHERE id = 5");
+    await connection.commit();
+    const tailRows = await rows();
+    const tailPos = await binlogPos();
+
+    const tail = await findBinlogTail(connection, (gtid) => Number(gtid.sequenceNumber) <= committedSeq);
+    expect(tail.groups.map((g) => g.kind)).toEqual(['transactional', 'transactional', 'transactional']);
+    const flashback = await flashbackSql(server, tail);
+    expect(countFlashbackRows(flashback).get('app.t')).toBe(5);
+    const script = atomicFlashback(flashback, 'marker-1');
+    expect(script.match(/^START TRANSACTION\/\*!\*\/;$/gm)).toHaveLength(1);
+
+    // The undo dies before its COMMIT (as when its node or MariaDB is killed): nothing of it stays.
+    const broken = script.replace(
+      /^INSERT INTO mysql\.wolfscale_rewind .*$/m,
+      'SELECT no_such_function()/*!*/;',
+    );
+    expect(broken).not.toBe(script);
+    await expect(applyWithoutBinlog(server, broken)).rejects.toThrow(/no_such_function|does not exist/);
+    expect(await rows()).toEqual(tailRows);
+    expect(await undoCommitted(connection, 'marker-1')).toBe(false);
+
+    await applyWithoutBinlog(server, script);
+    expect(await rows()).toEqual(before);
+    expect(await undoCommitted(connection, 'marker-1')).toBe(true);
+    expect(await undoCommitted(connection, 'marker-2')).toBe(false);
+    // Not binlogged: the binlog still ends with the tail (the rewind resets it next).
+    expect(await binlogPos()).toBe(tailPos);
+  });
+
+  test('the check waits for an undo session that is still running before it looks for the marker', async () => {
+    const first = set.servers[0];
+    if (first === undefined) throw new Error('no server');
+    const undoSession = await first.connect();
+    try {
+      await undoSession.query("DO GET_LOCK('wolfscale_rewind', 10)");
+      let answered = false;
+      const answer = undoCommitted(connection, 'marker-3').then((value) => {
+        answered = true;
+        return value;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(answered).toBe(false);
+      await undoSession.query("INSERT INTO mysql.wolfscale_rewind VALUES ('marker-3', NOW(6))");
+      await undoSession.query("DO RELEASE_LOCK('wolfscale_rewind')");
+      expect(await answer).toBe(true);
+    } finally {
+      await undoSession.end();
+    }
+  });
+
+  test('output not in the expected form is refused with what to do', () => {
+    expect(() => atomicFlashback('DELIMITER /*!*/;\nDELIMITER ;\n', 'm')).toThrow(
+      /not supported for rewinds/,
+    );
+    expect(() => atomicFlashback('', "m'; DROP")).toThrow(/invalid rewind marker id/);
+  });
+});
+
+/**
+ * A restart that finds the journal `undoing`: the marker decides. The committed log is one no-op
+ * of the current term (nothing of the tail is committed); the baseline names what was there before.
+ */
+describe('a rewind interrupted while undoing, at restart', () => {
+  let set: MariaDbSet;
+  let connection: Connection;
+  let server: LocalServer;
+  let dataDir: string;
+
+  const rows = async (): Promise<unknown[]> =>
+    (await connection.query('SELECT id, v FROM app.t ORDER BY id')) as unknown[];
+  const binlogPos = async (): Promise<string> =>
+    ((await connection.query('SELECT @@GLOBAL.gtid_binlog_pos AS p')) as Array<{ p: string }>)[0]?.p ?? '';
+
+  beforeAll(async () => {
+    set = await startMariaDb(1);
+    const first = set.servers[0];
+    if (first === undefined) throw new Error('no server');
+    server = first.connectOptions();
+    connection = await first.connect();
+    await connection.query('CREATE DATABASE app');
+    await connection.query('CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(40)) ENGINE=InnoDB');
+    // A follower's MariaDB: the check waits for read_only=ON (root still writes, as the node does).
+    await connection.query('SET GLOBAL read_only = ON');
+  });
+  afterAll(async () => {
+    await connection?.end();
+    await set?.destroy();
+  });
+
+  /** Rows before the tail, the tail, and its journal as the rewind writes it before undoing. */
+  async function interruptedRewind(markerId: string, undoCommittedBeforeCrash: boolean) {
+    dataDir = await mkdtemp(join(tmpdir(), 'wolfscale-rewind-'));
+    await connection.query('DELETE FROM app.t');
+    await connection.query("INSERT INTO app.t VALUES (1, 'one'), (2, 'two')");
+    const before = await rows();
+    const committedPos = await binlogPos();
+    await new AtomicJsonFile(join(dataDir, 'rewind-baseline.json'), 'baseline').save({ state: committedPos });
+    await connection.query("UPDATE app.t SET v = 'uno' WHERE id = 1");
+    await connection.query("INSERT INTO app.t VALUES (3, 'three')");
+    const committedSeq = Number(committedPos.split('-')[2]);
+    const tail = await findBinlogTail(connection, (gtid) => Number(gtid.sequenceNumber) <= committedSeq);
+    await new AtomicJsonFile(join(dataDir, 'rewind.json'), 'journal').save({
+      phase: 'undoing',
+      markerId,
+      discarded: tail.groups.map((g) => ({ gtid: `0-1-${g.gtid.sequenceNumber}`, tables: ['app.t'] })),
+      stateBefore: committedPos,
+      rowsByTable: { 'app.t': 2 },
+      at: new Date().toISOString(),
+    });
+    if (undoCommittedBeforeCrash)
+      await applyWithoutBinlog(server, atomicFlashback(await flashbackSql(server, tail), markerId));
+    return { before, committedPos };
+  }
+
+  async function restartRewind(): Promise<Rewind> {
+    const noop = { term: 7, index: 1, kind: 'noop', payload: new Uint8Array() };
+    const checked: number[] = [];
+    const log = {
+      firstIndex: () => 1,
+      commitIndex: 1,
+      status: () => ({ checkEpoch: 3, leaderId: 'node-2', term: 7, lastLogId: { index: 1, term: 7 } }),
+      read: async (from: number) => (from <= 1 ? [noop] : []),
+      localStateChecked: (epoch: number) => checked.push(epoch),
+    } as unknown as ReplicatedLog;
+    const applyLoop = {
+      pauseWhile: async (work: (signal: AbortSignal) => Promise<void>) =>
+        await work(new AbortController().signal),
+    } as unknown as NodeApplyLoop;
+    const rewind = new Rewind({
+      log,
+      applyLoop,
+      sql: connection,
+      server,
+      dataDir,
+      logger: pino({ level: process.env['LOG_LEVEL'] ?? 'silent' }),
+      steppedDown: () => true,
+    });
+    rewind.start();
+    for (let i = 0; i < 600 && (rewind.view.state === 'waiting' || rewind.view.state === 'rewinding'); i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(checked).toEqual([3]);
+    return rewind;
+  }
+
+  test('the undo had committed: the rewind finishes (binlog reset), it is not undone twice', async () => {
+    const { before, committedPos } = await interruptedRewind('committed-1', true);
+    expect(await rows()).toEqual(before);
+    const rewind = await restartRewind();
+    expect(rewind.view.state).toBe('rewound');
+    expect(await rows()).toEqual(before);
+    expect(await binlogPos()).toBe(committedPos);
+    const journal = await new AtomicJsonFile<{ phase: string }>(
+      join(dataDir, 'rewind.json'),
+      'journal',
+    ).load();
+    expect(journal?.phase).toBe('done');
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  test('the undo had not committed: the tail is found again and undone', async () => {
+    const { before, committedPos } = await interruptedRewind('not-committed-1', false);
+    expect(await rows()).not.toEqual(before);
+    const rewind = await restartRewind();
+    expect(rewind.view.state).toBe('rewound');
+    expect(rewind.needsMigration).toBe(false);
+    expect(await rows()).toEqual(before);
+    expect(await binlogPos()).toBe(committedPos);
+    await rm(dataDir, { recursive: true, force: true });
+  });
+});
