@@ -43,6 +43,15 @@ export interface NodeStatusView {
   readonly detail: string | null;
   /** The rewind of transactions this node held but the cluster never committed (issue 9). */
   readonly rewind?: RewindView;
+  /**
+   * The apply loop: `paused` while a rewind check holds it (nothing new is applied), with how
+   * long it has been paused; `failed` when applying stopped for good (see `detail`).
+   */
+  readonly apply?: {
+    readonly mode: 'session' | 'replica';
+    readonly state: 'running' | 'paused' | 'failed';
+    readonly paused_ms: number | null;
+  };
 }
 
 /** What the last rewind check found and discarded (src/node/DESIGN.md, "Rewind"). */

@@ -73,6 +73,8 @@ export class PauseQueue {
   #current: Pause | undefined;
   /** Pauses queued and not yet told that the loop is parked. */
   #unparked: Array<() => void> = [];
+  /** When `current` last went from none to one (Date.now()); undefined while there is none. */
+  #pausedSinceMs: number | undefined;
 
   constructor(hooks: PauseQueueHooks) {
     this.#hooks = hooks;
@@ -81,6 +83,11 @@ export class PauseQueue {
   /** The latest pause not settled yet. */
   get current(): Pause | undefined {
     return this.#current;
+  }
+
+  /** Since when (Date.now()) some pause has been pending without a break; undefined when none is. */
+  get pausedSinceMs(): number | undefined {
+    return this.#pausedSinceMs;
   }
 
   /**
@@ -104,14 +111,20 @@ export class PauseQueue {
       await work(this.#hooks.signal);
     })();
     const pause = { done, parked };
+    this.#pausedSinceMs ??= Date.now();
     this.#current = pause;
+    const settled = (): void => {
+      if (this.#current !== pause) return;
+      this.#current = undefined;
+      this.#pausedSinceMs = undefined;
+    };
     void done.then(
       () => {
-        if (this.#current === pause) this.#current = undefined;
+        settled();
         this.#hooks.wake();
       },
       (error: Error) => {
-        if (this.#current === pause) this.#current = undefined;
+        settled();
         this.#hooks.failed(error.message);
         this.#hooks.wake();
       },

@@ -55,6 +55,8 @@ export interface NodeApplyLoop {
 
 export type ApplyLoopStatus =
   | { readonly kind: 'running'; readonly appliedIndex: number }
+  /** A pause (the rewind check) is pending: nothing new is applied until it ends. */
+  | { readonly kind: 'paused'; readonly appliedIndex: number; readonly sinceMs: number }
   | { readonly kind: 'failed'; readonly appliedIndex: number; readonly error: ApplyError };
 
 const reconnectDelayMsMax = 5000;
@@ -114,9 +116,7 @@ export class ApplyLoop implements NodeApplyLoop {
   }
 
   status(): ApplyLoopStatus {
-    return this.#failure === undefined
-      ? { kind: 'running', appliedIndex: this.#appliedIndex }
-      : { kind: 'failed', appliedIndex: this.#appliedIndex, error: this.#failure };
+    return loopStatus(this.#appliedIndex, this.#failure, this.#pauses.pausedSinceMs);
   }
 
   start(): void {
@@ -319,6 +319,17 @@ export class ApplyLoop implements NodeApplyLoop {
       'dropped the chunks of a transaction whose leader failed before appending the rest (it was never acknowledged)',
     );
   }
+}
+
+/** What `status()` of either apply loop reports. */
+export function loopStatus(
+  appliedIndex: number,
+  failure: ApplyError | undefined,
+  pausedSinceMs: number | undefined,
+): ApplyLoopStatus {
+  if (failure !== undefined) return { kind: 'failed', appliedIndex, error: failure };
+  if (pausedSinceMs !== undefined) return { kind: 'paused', appliedIndex, sinceMs: pausedSinceMs };
+  return { kind: 'running', appliedIndex };
 }
 
 /** Failures the loop recovers from by opening a new applier at the applied index. */

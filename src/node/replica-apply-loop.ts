@@ -15,7 +15,7 @@ import {
 import type { SqlRunner } from '../mariadb/sql-runner.js';
 import { formatGtid, type Gtid } from '../protocol/gtid.js';
 import { AppliedWaiters, type Pause, PauseQueue } from './apply-gates.js';
-import type { ApplyLoopStatus, NodeApplyLoop } from './apply-loop.js';
+import { type ApplyLoopStatus, loopStatus, type NodeApplyLoop } from './apply-loop.js';
 import { type BinlogFeed, type BinlogFeedCursor, BinlogStreamServer } from './binlog-stream-server.js';
 import type { ReplicatedLog } from './replicated-log.js';
 import { TransactionReassembler } from './transaction-payload.js';
@@ -149,9 +149,7 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
   }
 
   status(): ApplyLoopStatus {
-    return this.#failure === undefined
-      ? { kind: 'running', appliedIndex: this.#appliedIndex }
-      : { kind: 'failed', appliedIndex: this.#appliedIndex, error: this.#failure };
+    return loopStatus(this.#appliedIndex, this.#failure, this.#pauses.pausedSinceMs);
   }
 
   start(): void {

@@ -53,6 +53,8 @@ export class NodeStartError extends Error {
 }
 
 const writeTimeoutMs = 30_000;
+/** A rewind check normally takes well under a second; one pausing applying this long is reported. */
+const applyPausedWarnMs = 30_000;
 const commitTimesMax = 100_000;
 const gtidIndexesMax = 100_000;
 /**
@@ -83,6 +85,7 @@ export class WolfScaleNode implements NodeApi {
   #lastKnownLeaderId: string | null = null;
   /** (time, applied index) once a heartbeat, for the apply rate. */
   readonly #appliedSamples: Array<{ atMs: number; index: number }> = [];
+  #pausedWarnedAtMs: number | undefined;
   /** (index, time it was seen committed), oldest first: for lag in milliseconds. */
   readonly #commitTimes: Array<{ index: number; atMs: number }> = [];
   /** GTID → WAL index of the leader's recent captures: a write's answer names its index. */
@@ -350,6 +353,35 @@ export class WolfScaleNode implements NodeApi {
         this.#appliedSamples.shift();
     }
     this.#log?.setHealthy(this.#health.kind === 'healthy' && this.#applyLoop?.status().kind !== 'failed');
+    this.#warnIfPausedLong();
+  }
+
+  /**
+   * A pause that lasts is how applying got stuck unseen before (docs/RELIABILITY.md "Failures
+   * found" 12 and 14): say so every `applyPausedWarnMs` while it lasts.
+   */
+  #warnIfPausedLong(): void {
+    const status = this.#applyLoop?.status();
+    if (status?.kind !== 'paused') {
+      this.#pausedWarnedAtMs = undefined;
+      return;
+    }
+    const now = Date.now();
+    if (now - status.sinceMs < applyPausedWarnMs) return;
+    if (this.#pausedWarnedAtMs !== undefined && now - this.#pausedWarnedAtMs < applyPausedWarnMs) return;
+    this.#pausedWarnedAtMs = now;
+    const rewind = this.#rewind.view;
+    this.#logger.warn(
+      {
+        pausedMs: now - status.sinceMs,
+        appliedIndex: status.appliedIndex,
+        commitIndex: this.#log.commitIndex,
+        rewindState: rewind.state,
+        rewindDetail: rewind.detail,
+        steppedDown: this.#leadership.steppedDown,
+      },
+      'applying has been paused by the rewind check for a long time: nothing committed since is applied here (see /status rewind)',
+    );
   }
 
   #roleChanged(change: RoleChangedCommand): void {
@@ -476,6 +508,11 @@ export class WolfScaleNode implements NodeApi {
           : { healthy: false, reason: this.#health.reason },
       detail,
       rewind: this.#rewind.view,
+      apply: {
+        mode: this.#config.apply.mode,
+        state: applyStatus.kind,
+        paused_ms: applyStatus.kind === 'paused' ? Date.now() - applyStatus.sinceMs : null,
+      },
     };
   }
 

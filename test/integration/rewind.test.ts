@@ -216,6 +216,7 @@ describe('rewind of a returning old leader', () => {
       expect(checksums[2]).toEqual(checksums[0]);
       const statuses = await pg.statuses();
       expect(statuses.map((s) => s?.status)).toEqual(['ACTIVE', 'ACTIVE', 'ACTIVE']);
+      expect(statuses.map((s) => s?.apply?.state)).toEqual(['running', 'running', 'running']);
     });
   });
 

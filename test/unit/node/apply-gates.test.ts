@@ -61,6 +61,7 @@ describe('pauses queued behind a running pause', () => {
       await releaseFirst.promise;
     });
     expect(await settlesWithin(firstStarted.promise, 5000)).toBe(true);
+    expect(loop.status().kind).toBe('paused');
     const second = loop.pauseWhile(async () => {
       ran.push('second');
     });
@@ -71,6 +72,7 @@ describe('pauses queued behind a running pause', () => {
     const all = Promise.all([first, second, third]);
     expect(await settlesWithin(all, 5000)).toBe(true);
     expect(ran).toEqual(['first', 'second', 'third']);
+    expect(loop.status().kind).toBe('running');
     // And a pause queued afterwards still waits for the loop to park again, then runs.
     const fourth = loop.pauseWhile(async () => {
       ran.push('fourth');
