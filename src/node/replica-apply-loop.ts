@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ApplyError } from '../apply/applier.js';
 import type { ApplierTransaction } from '../apply/applier-transaction.js';
-import { formatGtidPosition, type GtidPosition, positionContains } from '../mariadb/gtid-position.js';
+import {
+  formatGtidPosition,
+  type GtidPosition,
+  parseGtidPosition,
+  positionContains,
+} from '../mariadb/gtid-position.js';
 import {
   type ReplicaApplyStatus,
   type ReplicaSettings,
@@ -12,7 +17,7 @@ import {
   stopReplica,
   waitReplicaApplied,
 } from '../mariadb/replica-control.js';
-import type { SqlRunner } from '../mariadb/sql-runner.js';
+import { type SqlRunner, selectOne, variableText } from '../mariadb/sql-runner.js';
 import { formatGtid, type Gtid } from '../protocol/gtid.js';
 import { AppliedWaiters, type Pause, PauseQueue } from './apply-gates.js';
 import { type ApplyLoopStatus, loopStatus, type NodeApplyLoop } from './apply-loop.js';
@@ -70,6 +75,8 @@ const idleRecheckMs = 1000;
 const waitSliceS = 0.2;
 const statusEveryMs = 1000;
 const reconnectDelayMsMax = 5000;
+/** ER_GTID_STRICT_OUT_OF_ORDER: the binlog already holds a later or equal sequence number. */
+const errGtidStrictOutOfOrder = 1950;
 
 export class ReplicaApplyLoop implements NodeApplyLoop {
   readonly #options: ReplicaApplyLoopOptions;
@@ -106,6 +113,8 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
   #wake: (() => void) | undefined;
   #lastStatusMs = 0;
   #lastIoError: string | undefined;
+  /** The transaction the replica was last realigned past (see `#realignIfRecovered`): once each. */
+  #realignedPast: string | undefined;
 
   constructor(options: ReplicaApplyLoopOptions) {
     this.#options = options;
@@ -349,6 +358,12 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
     const status: ReplicaApplyStatus = await replicaApplyStatus(this.#options.sql);
     if (status.error?.thread === 'sql') {
       const head = this.#window.find((entry) => entry.transaction !== undefined)?.transaction;
+      if (
+        status.error.errno === errGtidStrictOutOfOrder &&
+        head !== undefined &&
+        (await this.#realignIfRecovered(head.gtid, status.error.message))
+      )
+        return;
       this.#fail({
         code: 'APPLY_FAILED',
         message: `the local MariaDB's replication stopped on ${status.error.gtid ?? (head === undefined ? 'a transaction' : formatGtid(head.gtid))}: error ${status.error.errno}: ${status.error.message}. Fix the cause on this node's MariaDB (or migrate it from a healthy node) and restart the node; nothing after it is applied`,
@@ -394,6 +409,31 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
     if (position !== undefined) this.#advance(position);
     pause.parked();
     await pause.done.catch(() => undefined);
+  }
+
+  /**
+   * The SQL thread refused `gtid` as out of order because the local binlog already holds its
+   * sequence number: the local MariaDB was killed inside that transaction (a DDL), its crash
+   * recovery completed the statement and binlogged it under the local server id, and the replica
+   * then restarted by itself from `@@gtid_slave_pos`, which the recovery does not advance.
+   * Measured on MariaDB 10.11 (src/apply/DESIGN.md, "a target killed inside a DDL"): `0-44-207`
+   * in the binlog for the source's `0-41-207`, error 1950. The statement is done, so the replica
+   * is started again the way this loop always starts it (`startReplica`: `gtid_slave_pos` from
+   * `@@gtid_binlog_pos`), which skips it. Once per transaction: refused again, applying stops.
+   */
+  async #realignIfRecovered(gtid: Gtid, message: string): Promise<boolean> {
+    const key = formatGtid(gtid);
+    if (this.#realignedPast === key) return false;
+    const row = await selectOne(this.#options.sql, 'SELECT @@GLOBAL.gtid_binlog_pos AS pos');
+    const parsed = parseGtidPosition(variableText(row['pos']));
+    if (!parsed.ok || !positionContains(parsed.value, gtid)) return false;
+    this.#realignedPast = key;
+    this.#logger.warn(
+      { gtid: key, binlogPosition: formatGtidPosition(parsed.value), error: message },
+      "the local replica refused a transaction its MariaDB's binlog already holds (a statement its crash recovery completed after a kill, binlogged under its own server id): starting the replica again from @@gtid_binlog_pos, which skips it",
+    );
+    this.#replicaStarted = false;
+    return true;
   }
 
   #fail(error: ApplyError): void {

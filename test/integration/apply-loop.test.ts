@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Applier } from '../../src/apply/applier.js';
 import type { ApplierTransaction } from '../../src/apply/applier-transaction.js';
 import { ApplyLoop } from '../../src/node/apply-loop.js';
+import { ReplicaApplyLoop } from '../../src/node/replica-apply-loop.js';
 import type { ReplicatedLog } from '../../src/node/replicated-log.js';
 import { encodeTransaction } from '../../src/node/transaction-payload.js';
 import type { MariaDbSet } from '../../src/testing/mariadb-harness.js';
@@ -190,6 +191,98 @@ describe('the apply loop across a crash of its MariaDB', () => {
       expect(warning).toMatchObject({ missing: '1' });
     } finally {
       await applier.close();
+      await targetSet.destroy();
+    }
+  });
+});
+
+/**
+ * `apply.mode = "replica"` after the local MariaDB was killed inside a replicated DDL (src/apply/
+ * DESIGN.md, "a target killed inside a DDL"; seen in `npm test` on 2026-12-02): its crash recovery
+ * completed the DDL and binlogged it under the target's own server id, the replica restarted by
+ * itself from the older `gtid_slave_pos`, and its SQL thread refused the source's transaction of
+ * that sequence number with 1950 — applying stopped for good. Here that state is made directly: the
+ * same DDL run on the target under the target's server id with the source's sequence number, then
+ * the source's transaction served.
+ */
+describe('the replica apply loop after a DDL its MariaDB recovered', () => {
+  test('the out-of-order refusal is realigned once; everything after the DDL is applied', async () => {
+    const sourceSet = await startMariaDb(1, { serverIdBase: 71 });
+    const targetSet = await startMariaDb(1, {
+      serverIdBase: 72,
+      extraArgs: ['--log-slave-updates=ON', '--slave-transaction-retries=10'],
+    });
+    const source = sourceSet.servers[0]!;
+    const target = targetSet.servers[0]!;
+    const ddl = 'CREATE TABLE app.u (id INT PRIMARY KEY, c VARCHAR(10))';
+    let loop: ReplicaApplyLoop | undefined;
+    try {
+      await source.query('CREATE DATABASE app');
+      await source.query('CREATE TABLE app.t (id INT PRIMARY KEY, v INT)');
+      for (const id of [1, 2, 3]) await source.query('INSERT INTO app.t VALUES (?, ?)', [id, id]);
+      await source.query(ddl);
+      const [ddlPos] = await source.query<Array<{ pos: string }>>('SELECT @@gtid_binlog_pos AS pos');
+      const ddlSeq = BigInt(ddlPos!.pos.split('-')[2]!);
+      for (const id of [4, 5, 6]) await source.query('INSERT INTO app.u VALUES (?, ?)', [id, 'x']);
+      const transactions = await sourceTransactions(source);
+      const ddlAt = transactions.findIndex((t) => t.gtid.sequenceNumber === ddlSeq);
+      expect(ddlAt).toBeGreaterThan(0);
+
+      const log = new CommittedEntries();
+      let beforeDdl = 0;
+      for (const transaction of transactions.slice(0, ddlAt))
+        beforeDdl = appendTransaction(log, transaction, 1 << 20);
+      let last = 0;
+      for (const transaction of transactions.slice(ddlAt))
+        last = appendTransaction(log, transaction, 1 << 20);
+      const warnings: string[] = [];
+      const captureLogger = pino(
+        { level: 'warn' },
+        new Writable({
+          write(chunk: Buffer, _encoding, done) {
+            warnings.push(chunk.toString('utf8'));
+            done();
+          },
+        }),
+      );
+      loop = new ReplicaApplyLoop({
+        log: log.asLog(),
+        sql: { query: (sql: string, values?: readonly unknown[]) => target.query(sql, values) },
+        logger: captureLogger,
+        isOwnTerm: () => false,
+        replica: { parallelThreads: 4, parallelMode: 'optimistic' },
+        streamServerId: 4_294_967_000,
+      });
+      loop.start();
+      log.commitTo(beforeDdl);
+      await loop.waitApplied(beforeDdl);
+
+      // What the crash recovery leaves: the DDL done and binlogged under the target's server id.
+      const recovery = await target.connect();
+      try {
+        await recovery.query(`SET SESSION gtid_seq_no = ${ddlSeq}`);
+        await recovery.query(ddl);
+      } finally {
+        await recovery.end();
+      }
+      log.commitTo(last);
+      await loop.waitApplied(last);
+
+      expect(loop.status().kind).toBe('running');
+      expect(warnings.join('')).toContain('binlog already holds');
+      const [a, b] = await Promise.all([
+        source.query('SELECT * FROM app.u ORDER BY id'),
+        target.query('SELECT * FROM app.u ORDER BY id'),
+      ]);
+      expect(b).toEqual(a);
+      const [sourcePos, targetPos] = await Promise.all([
+        source.query<Array<{ p: string }>>('SELECT @@gtid_binlog_pos AS p'),
+        target.query<Array<{ p: string }>>('SELECT @@gtid_binlog_pos AS p'),
+      ]);
+      expect(targetPos[0]!.p).toBe(sourcePos[0]!.p);
+    } finally {
+      await loop?.stop();
+      await sourceSet.destroy();
       await targetSet.destroy();
     }
   });

@@ -169,8 +169,11 @@ describe('applying through the target’s own replication from a WolfScale binlo
   // the restarted target's DDL-log crash recovery ("DDL_LOG: Crash recovery executed 1 entries")
   // wrote the statement to its binlog under its OWN server id (0-44-207) instead of the source's
   // 0-41-207, so its SQL thread then stopped with 1950 (out-of-order GTID, strict mode). The same
-  // recovery hazard applies to the session applier's resume check. Un-skip with a fix (recognise
-  // a recovered DDL in the target's binlog tail on restart) and a test that kills inside a DDL.
+  // recovery hazard applies to the session applier's resume check. The node's replica loop now
+  // realigns past such a refusal (`ReplicaApplyLoop`, tested in apply-loop.test.ts with that state
+  // made directly); this test drives MariaDB's own restart, which has no such step, and a kill
+  // inside an account statement can also leave mysql.global_priv different (apply.test.ts): it
+  // stays skipped until a kill can be placed deterministically.
   test.skip('the target killed mid-apply and restarted resumes from gtid_slave_pos: nothing lost or doubled', async () => {
     const targetSet = await startMariaDb(1, { serverIdBase: 44, durable: true, extraArgs: replicaArgs });
     const target = targetSet.servers[0]!;
