@@ -39,7 +39,9 @@ import { TransactionReassembler } from './transaction-payload.js';
  *   position holds its GTID (MariaDB's parallel replication commits in order), a transaction's
  *   leading chunks and the entries that need no apply count with what precedes them.
  * - A SQL-thread error stops the loop for good with MariaDB's message (the node reports it and is
- *   not eligible to lead); a MariaDB that cannot be reached is retried, the replica restarted.
+ *   not eligible to lead), except once per transaction the out-of-order refusal of one the local
+ *   binlog already holds (`#realignIfRecovered`); a MariaDB that cannot be reached is retried,
+ *   the replica restarted.
  * - `pauseWhile` stops the replica (`STOP SLAVE` waits for the event group in progress) and
  *   starts it again afterwards from `@@gtid_binlog_pos` (what the rewind left).
  */
@@ -416,7 +418,7 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
    * sequence number: the local MariaDB was killed inside that transaction (a DDL), its crash
    * recovery completed the statement and binlogged it under the local server id, and the replica
    * then restarted by itself from `@@gtid_slave_pos`, which the recovery does not advance.
-   * Measured on MariaDB 10.11 (src/apply/DESIGN.md, "a target killed inside a DDL"): `0-44-207`
+   * Seen on MariaDB 10.11 in `npm test` (src/apply/DESIGN.md, "a target killed inside a DDL"): `0-44-207`
    * in the binlog for the source's `0-41-207`, error 1950. The statement is done, so the replica
    * is started again the way this loop always starts it (`startReplica`: `gtid_slave_pos` from
    * `@@gtid_binlog_pos`), which skips it. Once per transaction: refused again, applying stops.
