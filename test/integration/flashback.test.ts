@@ -20,54 +20,66 @@ import { Rewind } from '../../src/node/rewind.js';
 import type { MariaDbSet } from '../../src/testing/mariadb-harness.js';
 import { startMariaDb } from '../support/mariadb.js';
 
+interface Fixture {
+  readonly set: MariaDbSet;
+  readonly connection: Connection;
+  readonly server: LocalServer;
+}
+
+/** One MariaDB for a describe block, with a root connection; `setup` runs once it is up. */
+function serverPerSuite(setup?: (connection: Connection) => Promise<void>): Fixture {
+  const fixture = {} as { set: MariaDbSet; connection: Connection; server: LocalServer };
+  beforeAll(async () => {
+    fixture.set = await startMariaDb(1);
+    const first = fixture.set.servers[0];
+    if (first === undefined) throw new Error('no server');
+    fixture.server = first.connectOptions();
+    fixture.connection = await first.connect();
+    await setup?.(fixture.connection);
+  });
+  afterAll(async () => {
+    await fixture.connection?.end();
+    await fixture.set?.destroy();
+  });
+  return fixture;
+}
+
+const tableRows = async (connection: Connection): Promise<unknown[]> =>
+  (await connection.query('SELECT id, v FROM app.t ORDER BY id')) as unknown[];
+const gtidBinlogPos = async (connection: Connection): Promise<string> =>
+  ((await connection.query('SELECT @@GLOBAL.gtid_binlog_pos AS p')) as Array<{ p: string }>)[0]?.p ?? '';
+
 /**
  * The rewind's undo after a crash (docs/RELIABILITY.md "Failures found" 13): a node killed while
  * undoing could not tell how much of the undo had committed and stopped in NEEDS_MIGRATION. The
  * undo is now one transaction that inserts a marker: all or nothing, and decidable.
  */
 describe('the atomic, marked undo of a binlog tail', () => {
-  let set: MariaDbSet;
-  let connection: Connection;
-  let server: LocalServer;
-
-  const rows = async (): Promise<unknown[]> =>
-    (await connection.query('SELECT id, v FROM app.t ORDER BY id')) as unknown[];
-  const binlogPos = async (): Promise<string> =>
-    ((await connection.query('SELECT @@GLOBAL.gtid_binlog_pos AS p')) as Array<{ p: string }>)[0]?.p ?? '';
-
-  beforeAll(async () => {
-    set = await startMariaDb(1);
-    const first = set.servers[0];
-    if (first === undefined) throw new Error('no server');
-    server = first.connectOptions();
-    connection = await first.connect();
-  });
-  afterAll(async () => {
-    await connection?.end();
-    await set?.destroy();
-  });
+  const db = serverPerSuite();
+  const rows = () => tableRows(db.connection);
+  const binlogPos = () => gtidBinlogPos(db.connection);
 
   test('a failed undo changes nothing and leaves no marker; the real one undoes every group and is marked', async () => {
-    await connection.query('CREATE DATABASE app');
-    await connection.query('CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(40)) ENGINE=InnoDB');
-    await connection.query("INSERT INTO app.t VALUES (1, 'one'), (2, 'two'), (5, 'COMMIT')");
+    await db.connection.query('CREATE DATABASE app');
+    await db.connection.query('CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(40)) ENGINE=InnoDB');
+    await db.connection.query("INSERT INTO app.t VALUES (1, 'one'), (2, 'two'), (5, 'COMMIT')");
     const before = await rows();
     const committedPos = await binlogPos();
     const committedSeq = Number(committedPos.split('-')[2]);
     // The tail: three groups, one of them with several statements and a value that reads COMMIT.
-    await connection.query("UPDATE app.t SET v = 'uno' WHERE id = 1");
-    await connection.query("INSERT INTO app.t VALUES (3, 'COMMIT\n/*!*/;')");
-    await connection.beginTransaction();
-    await connection.query('DELETE FROM app.t WHERE id = 2');
-    await connection.query("INSERT INTO app.t VALUES (4, 'four')");
-    await connection.query("UPDATE app.t SET v = 'START TRANSACTION' WHERE id = 5");
-    await connection.commit();
+    await db.connection.query("UPDATE app.t SET v = 'uno' WHERE id = 1");
+    await db.connection.query("INSERT INTO app.t VALUES (3, 'COMMIT\n/*!*/;')");
+    await db.connection.beginTransaction();
+    await db.connection.query('DELETE FROM app.t WHERE id = 2');
+    await db.connection.query("INSERT INTO app.t VALUES (4, 'four')");
+    await db.connection.query("UPDATE app.t SET v = 'START TRANSACTION' WHERE id = 5");
+    await db.connection.commit();
     const tailRows = await rows();
     const tailPos = await binlogPos();
 
-    const tail = await findBinlogTail(connection, (gtid) => Number(gtid.sequenceNumber) <= committedSeq);
+    const tail = await findBinlogTail(db.connection, (gtid) => Number(gtid.sequenceNumber) <= committedSeq);
     expect(tail.groups.map((g) => g.kind)).toEqual(['transactional', 'transactional', 'transactional']);
-    const flashback = await flashbackSql(server, tail);
+    const flashback = await flashbackSql(db.server, tail);
     expect(countFlashbackRows(flashback).get('app.t')).toBe(5);
     const script = atomicFlashback(flashback, 'marker-1');
     expect(script.match(/^START TRANSACTION\/\*!\*\/;$/gm)).toHaveLength(1);
@@ -78,26 +90,26 @@ describe('the atomic, marked undo of a binlog tail', () => {
       'SELECT no_such_function()/*!*/;',
     );
     expect(broken).not.toBe(script);
-    await expect(applyWithoutBinlog(server, broken)).rejects.toThrow(/no_such_function|does not exist/);
+    await expect(applyWithoutBinlog(db.server, broken)).rejects.toThrow(/no_such_function|does not exist/);
     expect(await rows()).toEqual(tailRows);
-    expect(await undoCommitted(connection, 'marker-1')).toBe(false);
+    expect(await undoCommitted(db.connection, 'marker-1')).toBe(false);
 
-    await applyWithoutBinlog(server, script);
+    await applyWithoutBinlog(db.server, script);
     expect(await rows()).toEqual(before);
-    expect(await undoCommitted(connection, 'marker-1')).toBe(true);
-    expect(await undoCommitted(connection, 'marker-2')).toBe(false);
+    expect(await undoCommitted(db.connection, 'marker-1')).toBe(true);
+    expect(await undoCommitted(db.connection, 'marker-2')).toBe(false);
     // Not binlogged: the binlog still ends with the tail (the rewind resets it next).
     expect(await binlogPos()).toBe(tailPos);
   });
 
   test('the check waits for an undo session that is still running before it looks for the marker', async () => {
-    const first = set.servers[0];
+    const first = db.set.servers[0];
     if (first === undefined) throw new Error('no server');
     const undoSession = await first.connect();
     try {
       await undoSession.query("DO GET_LOCK('wolfscale_rewind', 10)");
       let answered = false;
-      const answer = undoCommitted(connection, 'marker-3').then((value) => {
+      const answer = undoCommitted(db.connection, 'marker-3').then((value) => {
         answered = true;
         return value;
       });
@@ -124,44 +136,28 @@ describe('the atomic, marked undo of a binlog tail', () => {
  * of the current term (nothing of the tail is committed); the baseline names what was there before.
  */
 describe('a rewind interrupted while undoing, at restart', () => {
-  let set: MariaDbSet;
-  let connection: Connection;
-  let server: LocalServer;
   let dataDir: string;
-
-  const rows = async (): Promise<unknown[]> =>
-    (await connection.query('SELECT id, v FROM app.t ORDER BY id')) as unknown[];
-  const binlogPos = async (): Promise<string> =>
-    ((await connection.query('SELECT @@GLOBAL.gtid_binlog_pos AS p')) as Array<{ p: string }>)[0]?.p ?? '';
-
-  beforeAll(async () => {
-    set = await startMariaDb(1);
-    const first = set.servers[0];
-    if (first === undefined) throw new Error('no server');
-    server = first.connectOptions();
-    connection = await first.connect();
+  const db = serverPerSuite(async (connection) => {
     await connection.query('CREATE DATABASE app');
     await connection.query('CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(40)) ENGINE=InnoDB');
     // A follower's MariaDB: the check waits for read_only=ON (root still writes, as the node does).
     await connection.query('SET GLOBAL read_only = ON');
   });
-  afterAll(async () => {
-    await connection?.end();
-    await set?.destroy();
-  });
+  const rows = () => tableRows(db.connection);
+  const binlogPos = () => gtidBinlogPos(db.connection);
 
   /** Rows before the tail, the tail, and its journal as the rewind writes it before undoing. */
   async function interruptedRewind(markerId: string, undoCommittedBeforeCrash: boolean) {
     dataDir = await mkdtemp(join(tmpdir(), 'wolfscale-rewind-'));
-    await connection.query('DELETE FROM app.t');
-    await connection.query("INSERT INTO app.t VALUES (1, 'one'), (2, 'two')");
+    await db.connection.query('DELETE FROM app.t');
+    await db.connection.query("INSERT INTO app.t VALUES (1, 'one'), (2, 'two')");
     const before = await rows();
     const committedPos = await binlogPos();
     await new AtomicJsonFile(join(dataDir, 'rewind-baseline.json'), 'baseline').save({ state: committedPos });
-    await connection.query("UPDATE app.t SET v = 'uno' WHERE id = 1");
-    await connection.query("INSERT INTO app.t VALUES (3, 'three')");
+    await db.connection.query("UPDATE app.t SET v = 'uno' WHERE id = 1");
+    await db.connection.query("INSERT INTO app.t VALUES (3, 'three')");
     const committedSeq = Number(committedPos.split('-')[2]);
-    const tail = await findBinlogTail(connection, (gtid) => Number(gtid.sequenceNumber) <= committedSeq);
+    const tail = await findBinlogTail(db.connection, (gtid) => Number(gtid.sequenceNumber) <= committedSeq);
     await new AtomicJsonFile(join(dataDir, 'rewind.json'), 'journal').save({
       phase: 'undoing',
       markerId,
@@ -171,7 +167,7 @@ describe('a rewind interrupted while undoing, at restart', () => {
       at: new Date().toISOString(),
     });
     if (undoCommittedBeforeCrash)
-      await applyWithoutBinlog(server, atomicFlashback(await flashbackSql(server, tail), markerId));
+      await applyWithoutBinlog(db.server, atomicFlashback(await flashbackSql(db.server, tail), markerId));
     return { before, committedPos };
   }
 
@@ -192,8 +188,8 @@ describe('a rewind interrupted while undoing, at restart', () => {
     const rewind = new Rewind({
       log,
       applyLoop,
-      sql: connection,
-      server,
+      sql: db.connection,
+      server: db.server,
       dataDir,
       logger: pino({ level: process.env['LOG_LEVEL'] ?? 'silent' }),
       steppedDown: () => true,
