@@ -563,7 +563,10 @@ export class Applier {
     if (this.#failure === undefined) {
       this.#failure = { ...error, gtid: error.gtid ?? formatGtid(gtid) };
       this.#failedTicket = -1;
-      this.#logger.error(
+      // A lost target is reopened by the caller (the node's apply loop); only the rest is an error.
+      const level =
+        error.code === 'TARGET_UNAVAILABLE' || error.code === 'PARALLEL_CONFLICT' ? 'warn' : 'error';
+      this.#logger[level](
         { error: this.#failure, applied: formatGtidPosition(this.#applied) },
         'applier stopped',
       );
