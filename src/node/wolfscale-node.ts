@@ -53,7 +53,7 @@ export class NodeStartError extends Error {
 }
 
 const writeTimeoutMs = 30_000;
-/** A rewind check normally takes well under a second; one pausing applying this long is reported. */
+/** A rewind check pausing applying this long is reported (it waits for a step-down and a leader's first commit). */
 const applyPausedWarnMs = 30_000;
 const commitTimesMax = 100_000;
 const gtidIndexesMax = 100_000;
