@@ -73,6 +73,14 @@ export type ApplyErrorCode =
   | 'CLOSED';
 
 /** Why the applier stopped: what failed, where, and MariaDB's own words. */
+/**
+ * Failures a caller recovers from by opening a new applier at its applied position: the target
+ * went away, or parallel sessions met a lock conflict the source did not have.
+ */
+export function reopenable(code: ApplyErrorCode): boolean {
+  return code === 'TARGET_UNAVAILABLE' || code === 'PARALLEL_CONFLICT';
+}
+
 export interface ApplyError {
   readonly code: ApplyErrorCode;
   readonly message: string;
@@ -563,10 +571,8 @@ export class Applier {
     if (this.#failure === undefined) {
       this.#failure = { ...error, gtid: error.gtid ?? formatGtid(gtid) };
       this.#failedTicket = -1;
-      // A lost target is reopened by the caller (the node's apply loop); only the rest is an error.
-      const level =
-        error.code === 'TARGET_UNAVAILABLE' || error.code === 'PARALLEL_CONFLICT' ? 'warn' : 'error';
-      this.#logger[level](
+      // The caller (the node's apply loop) reopens after these; only the rest is an error.
+      this.#logger[reopenable(error.code) ? 'warn' : 'error'](
         { error: this.#failure, applied: formatGtidPosition(this.#applied) },
         'applier stopped',
       );

@@ -163,7 +163,7 @@ export async function undoCommitted(runner: SqlRunner, markerId: string): Promis
   )) as Array<{ got: unknown }>;
   if (Number(rows[0]?.got) !== 1)
     throw new Error(
-      `an undo of this node's rewind has held the lock ${undoLockName} for over 60 s: see SHOW PROCESSLIST on the local MariaDB`,
+      `a session still holds the lock ${undoLockName} of this node's rewind undo after 60 s (a mariadb client left by a killed node process): find it with SHOW PROCESSLIST on the local MariaDB and let it finish or KILL it; the rewind check retries meanwhile`,
     );
   try {
     const marked = (await runner.query(`SELECT COUNT(*) AS n FROM ${rewindMarkerTable} WHERE id = ?`, [

@@ -1,5 +1,11 @@
 import type { Logger } from 'pino';
-import { Applier, type ApplierTarget, type ApplyError, type ApplyOutcome } from '../apply/applier.js';
+import {
+  Applier,
+  type ApplierTarget,
+  type ApplyError,
+  type ApplyOutcome,
+  reopenable,
+} from '../apply/applier.js';
 import { formatGtid } from '../protocol/gtid.js';
 import type { LogEntry } from '../wal/entry.js';
 import { AppliedWaiters, type Pause, PauseQueue } from './apply-gates.js';
@@ -233,7 +239,7 @@ export class ApplyLoop implements NodeApplyLoop {
     const applier = this.#applier;
     if (applier === undefined) return;
     const status = applier.status();
-    if (status.kind !== 'failed' || !retryable(status.error.code)) return;
+    if (status.kind !== 'failed' || !reopenable(status.error.code)) return;
     await this.#tail;
     applier.destroy();
     this.#applier = undefined;
@@ -294,7 +300,7 @@ export class ApplyLoop implements NodeApplyLoop {
         const result = await outcome;
         if (result.kind === 'failed') {
           this.#halted = true;
-          if (!retryable(result.error.code) && this.#failure === undefined) {
+          if (!reopenable(result.error.code) && this.#failure === undefined) {
             this.#failure = result.error;
             this.#logger.error(
               { index, gtid: formatGtid(result.gtid), error: result.error },
@@ -330,9 +336,4 @@ export function loopStatus(
   if (failure !== undefined) return { kind: 'failed', appliedIndex, error: failure };
   if (pausedSinceMs !== undefined) return { kind: 'paused', appliedIndex, sinceMs: pausedSinceMs };
   return { kind: 'running', appliedIndex };
-}
-
-/** Failures the loop recovers from by opening a new applier at the applied index. */
-function retryable(code: ApplyError['code']): boolean {
-  return code === 'TARGET_UNAVAILABLE' || code === 'PARALLEL_CONFLICT';
 }

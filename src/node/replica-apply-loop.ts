@@ -2,12 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ApplyError } from '../apply/applier.js';
 import type { ApplierTransaction } from '../apply/applier-transaction.js';
-import {
-  formatGtidPosition,
-  type GtidPosition,
-  parseGtidPosition,
-  positionContains,
-} from '../mariadb/gtid-position.js';
+import { formatGtidPosition, type GtidPosition, positionContains } from '../mariadb/gtid-position.js';
+import { MariaDbAdmin } from '../mariadb/mariadb-admin.js';
 import {
   type ReplicaApplyStatus,
   type ReplicaSettings,
@@ -17,7 +13,7 @@ import {
   stopReplica,
   waitReplicaApplied,
 } from '../mariadb/replica-control.js';
-import { type SqlRunner, selectOne, variableText } from '../mariadb/sql-runner.js';
+import type { SqlRunner } from '../mariadb/sql-runner.js';
 import { formatGtid, type Gtid } from '../protocol/gtid.js';
 import { AppliedWaiters, type Pause, PauseQueue } from './apply-gates.js';
 import { type ApplyLoopStatus, loopStatus, type NodeApplyLoop } from './apply-loop.js';
@@ -426,12 +422,11 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
   async #realignIfRecovered(gtid: Gtid, message: string): Promise<boolean> {
     const key = formatGtid(gtid);
     if (this.#realignedPast === key) return false;
-    const row = await selectOne(this.#options.sql, 'SELECT @@GLOBAL.gtid_binlog_pos AS pos');
-    const parsed = parseGtidPosition(variableText(row['pos']));
-    if (!parsed.ok || !positionContains(parsed.value, gtid)) return false;
+    const { binlogPos } = await new MariaDbAdmin(this.#options.sql).gtidState();
+    if (!positionContains(binlogPos, gtid)) return false;
     this.#realignedPast = key;
     this.#logger.warn(
-      { gtid: key, binlogPosition: formatGtidPosition(parsed.value), error: message },
+      { gtid: key, binlogPosition: formatGtidPosition(binlogPos), error: message },
       "the local replica refused a transaction its MariaDB's binlog already holds (a statement its crash recovery completed after a kill, binlogged under its own server id): starting the replica again from @@gtid_binlog_pos, which skips it",
     );
     this.#replicaStarted = false;
