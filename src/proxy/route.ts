@@ -59,6 +59,14 @@ export interface SessionRouting {
   readonly written: ReadonlyMap<number, bigint>;
   /** The backend the session used last. */
   readonly current: BackendName | undefined;
+  /**
+   * The client is another node's proxy forwarding to the leader (connect attribute
+   * `_wolfscale_forwarded`): only an open leader serves it, never this node's MariaDB while it is
+   * not leading and writable. A node made leader by failback applies its backlog before it opens;
+   * a forwarded read served from its MariaDB meanwhile missed its client's own acknowledged
+   * writes (docs/RELIABILITY.md, failure 7). Fixed for the session's life.
+   */
+  readonly leaderBound: boolean;
 }
 
 export const initialRouting: SessionRouting = {
@@ -67,6 +75,7 @@ export const initialRouting: SessionRouting = {
   autocommit: true,
   written: new Map(),
   current: undefined,
+  leaderBound: false,
 };
 
 const transactionPins: ReadonlySet<PinReason> = new Set(['transaction', 'autocommit-off']);
@@ -92,6 +101,8 @@ export function route(
   maxLagMs: number,
 ): RouteDecision {
   if (view.localIsLeader) return { backend: 'local', reason: 'this node leads' };
+  if (session.leaderBound)
+    return { backend: 'leader', reason: "forwarded by a follower's proxy: only an open leader serves it" };
   if (session.inTransaction) return { backend: 'leader', reason: 'inside a transaction' };
   if (!session.autocommit) return { backend: 'leader', reason: 'autocommit is off' };
   if (session.pin !== undefined) return { backend: 'leader', reason: `pinned to the leader: ${session.pin}` };
@@ -160,5 +171,6 @@ export function afterResponse(
     autocommit: flags === undefined ? session.autocommit : (flags & ServerStatus.autocommit) !== 0,
     written,
     current: outcome.backend,
+    leaderBound: session.leaderBound,
   };
 }

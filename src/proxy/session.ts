@@ -180,15 +180,6 @@ export class ProxySession {
   #credentials: BackendCredentials = { user: '', stage1: undefined };
   #characterSet = 45;
   #connectAttributes: ReadonlyMap<string, string> = new Map();
-  /**
-   * This client is another node's proxy forwarding to the leader (connect attribute
-   * `forwardedAttribute`): every statement is served by the leader only, never by this node's
-   * MariaDB unless it leads and is open for writes. Without it, a follower's proxy that sent a
-   * read to a node just made leader (by failback), still applying its backlog, had it answered
-   * from that stale local MariaDB: the client missed its own acknowledged appends (chaos, 3
-   * nodes, 900 s, seed 11, docs/RELIABILITY.md).
-   */
-  #leaderBound = false;
   #database: string | undefined;
   #sets: Buffer[] = [];
   #routing: SessionRouting = initialRouting;
@@ -423,7 +414,6 @@ export class ProxySession {
     if (session.response.characterSet !== 0) this.#characterSet = session.response.characterSet;
     this.#connectAttributes =
       session.response.connectAttributes ?? new Map([['program_name', 'wolfscale-proxy']]);
-    this.#leaderBound = this.#connectAttributes.get(forwardedAttribute) === '1';
     this.#resetState();
     this.#database = session.database === '' ? undefined : session.database;
     if (this.#ctx.idleTimeoutMs > 0) {
@@ -444,7 +434,12 @@ export class ProxySession {
     this.#sets = [];
     this.#statements.clear();
     this.#lastPrepared = undefined;
-    this.#routing = { ...initialRouting, written: this.#routing.written };
+    // A session forwarded by another node's proxy stays leader-bound (SessionRouting.leaderBound).
+    this.#routing = {
+      ...initialRouting,
+      written: this.#routing.written,
+      leaderBound: this.#connectAttributes.get(forwardedAttribute) === '1',
+    };
   }
 
   // ---- commands ------------------------------------------------------------------------------
@@ -921,10 +916,7 @@ export class ProxySession {
   }
 
   #route(classification: Pick<Classification, 'route' | 'reason' | 'pin'>): RouteDecision {
-    const view = this.#ctx.cluster.view();
-    if (this.#leaderBound && !view.localIsLeader)
-      return { backend: 'leader', reason: "forwarded by a follower's proxy: only an open leader serves it" };
-    return route(this.#routing, classification, view, this.#ctx.maxLagMs);
+    return route(this.#routing, classification, this.#ctx.cluster.view(), this.#ctx.maxLagMs);
   }
 
   /** The backend connection for a route; undefined when it cannot be had (the client got an ERR). */

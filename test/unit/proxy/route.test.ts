@@ -116,6 +116,33 @@ describe('route', () => {
     }
   });
 
+  // Regression (docs/RELIABILITY.md failure 7; chaos, 3 nodes, 900 s, seed 11): a node made leader
+  // by failback, still applying its backlog (leading, not yet writable), served a read forwarded
+  // by a follower's proxy from its own stale MariaDB, and the client missed its own appends.
+  test("a session forwarded by another node's proxy is served only by an open leader", () => {
+    const forwarded: SessionRouting = { ...initialRouting, leaderBound: true };
+    const opening: ClusterView = { ...follower, appliedPosition: new Map(), lagMs: 0 };
+    for (const sql of ['SELECT 1', 'SELECT v FROM t WHERE id = 1', 'SHOW TABLES', 'SET @a = 1', 'USE app']) {
+      expect(decide(sql, forwarded, opening)).toEqual({
+        backend: 'leader',
+        reason: "forwarded by a follower's proxy: only an open leader serves it",
+      });
+      // The same statement from an ordinary client of that node runs locally (caught up, healthy).
+      expect(decide(sql, initialRouting, opening).backend).toBe('local');
+      expect(decide(sql, forwarded, leader)).toEqual({ backend: 'local', reason: 'this node leads' });
+    }
+    // It stays leader-bound through the session's responses.
+    const after = afterResponse(forwarded, {
+      backend: 'leader',
+      pin: undefined,
+      succeeded: true,
+      statusFlags: autocommitFlags,
+      lastGtids: ['0-1-5'],
+    });
+    expect(after.leaderBound).toBe(true);
+    expect(decide('SELECT 1', after, opening).backend).toBe('leader');
+  });
+
   test('causal reads: a read after a write goes local only once the write is applied locally', () => {
     const { session } = play([{ sql: 'INSERT INTO t VALUES (1)', gtids: ['0-1-101'] }]);
     expect(session.written).toEqual(new Map([[0, 101n]]));
