@@ -118,6 +118,11 @@ function deferred<T>(): Deferred<T> {
 /** One connection to the target; it runs one transaction at a time, its queries in order. */
 interface Session {
   readonly connection: mariadb.Connection;
+  /**
+   * Settles (never rejects) once the session is lost: the driver reported it closed, or the
+   * applier dropped it. Every query on the session races it, so none waits past that.
+   */
+  readonly lost: Deferred<Error>;
   /** The sends of the transactions placed on this session, one after the other. */
   chain: Promise<void>;
   /** The FORMAT_DESCRIPTION this session has replayed last. */
@@ -195,11 +200,12 @@ export class Applier {
     applied: GtidPosition,
     maxAllowedPacketBytes: number,
   ) {
-    this.#sessions = sessions.map((connection) => ({
-      connection,
-      chain: Promise.resolve(),
-      formatDescription: undefined,
-    }));
+    this.#sessions = sessions.map((connection) => {
+      const lost = deferred<Error>();
+      // The driver emits 'error' once its socket is gone and what was in flight failed.
+      connection.on('error', (error: Error) => lost.resolve(error));
+      return { connection, lost, chain: Promise.resolve(), formatDescription: undefined };
+    });
     this.#control = control;
     this.#schedule = new ApplySchedule(sessions.length);
     this.#logger = options.logger;
@@ -425,9 +431,10 @@ export class Applier {
     );
     const bodyIndex = pendingFormatDescription === undefined ? 0 : 1;
     const results: Promise<unknown>[] = [];
+    const session = entry.session;
     const send = (index: number): void => {
       const sql = queries[index] as string;
-      const result = entry.session.connection.query(sql).then(
+      const result = Promise.race([session.connection.query(sql), session.lost.promise.then(lostQuery)]).then(
         () => undefined,
         (error: unknown) => Object.assign(asError(error), { statementIndex: index }),
       );
@@ -608,7 +615,7 @@ export class Applier {
               { error: error.message },
               'could not end an apply session; dropping its socket',
             );
-            session.connection.destroy();
+            dropSession(session, `could not end the session: ${error.message}`);
           });
       }
     })();
@@ -659,7 +666,7 @@ export class Applier {
   /** Ends the sessions at once; what was in flight may or may not have committed. */
   destroy(): void {
     this.#closed = true;
-    for (const session of this.#sessions) session.connection.destroy();
+    for (const session of this.#sessions) dropSession(session, 'the applier was destroyed');
     this.#control?.destroy();
   }
 }
@@ -706,6 +713,24 @@ async function prepareSession(connection: mariadb.Connection, parallel: boolean)
 }
 
 type SqlErrorLike = Error & { readonly errno?: number };
+
+/**
+ * Drops a session's socket and fails whatever is in flight on it. The driver's `destroy()` alone
+ * does not: with a statement running it opens a second connection to KILL it, and when that
+ * connection cannot be made (the target is gone) it clears its queue without settling what was
+ * in it, and ignores the socket's own close from then on (mariadb 3.5, lib/connection.js). Seen
+ * in `test/integration/apply-parallel.test.ts`: the target killed, one session's socket not yet
+ * reported closed when the failed KILL sweep dropped it, and the applier waited forever.
+ */
+function dropSession(session: Session, reason: string): void {
+  session.lost.resolve(new Error(`the apply session was dropped: ${reason}`));
+  session.connection.destroy();
+}
+
+/** A query that lost its session fails as the target's loss (no errno: TARGET_UNAVAILABLE). */
+function lostQuery(error: Error): never {
+  throw error;
+}
 
 function quoteStatement(sql: string): string {
   return sql.length <= statementQuoteBytesMax

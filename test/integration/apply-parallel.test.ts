@@ -239,6 +239,51 @@ describe('parallel apply: transactions of one binlog group commit run concurrent
     }
   });
 
+  // Regression: this file's kill test hung in CI. The failed KILL sweep dropped a session whose
+  // socket the driver had not yet reported closed; the driver's destroy() then tried to KILL its
+  // statement over a new connection, could not make one, cleared its queue without failing what
+  // was in it, and ignored the socket's close: the outcome never settled, and a node's apply loop
+  // (which waits for every outcome before it reopens) would have stopped applying for good.
+  test('a session dropped while its statement waits on a target that no longer answers fails at once instead of never', async () => {
+    const targetSet = await startMariaDb(1, { serverIdBase: 57 });
+    try {
+      const target = targetSet.servers[0]!;
+      const applier = await Applier.open({ target: target.connectOptions(), logger, parallelSessions });
+      const ddlEnd = transactions.findIndex((t) => inserted.has(formatGtid(t.gtid)));
+      expect(
+        (await applyAll(applier, transactions.slice(0, ddlEnd))).every((o) => o.kind === 'applied'),
+      ).toBe(true);
+      // The next transaction inserts one row; a session on the target holds that row's lock.
+      const blocked = transactions[ddlEnd]!;
+      const ids = inserted.get(formatGtid(blocked.gtid))!;
+      expect(ids).toHaveLength(1);
+      const holder = await target.connect();
+      holder.on('error', () => undefined); // its server is killed below
+      await holder.query('SET SESSION sql_log_bin=0');
+      await holder.query('BEGIN');
+      await holder.query("INSERT INTO g.t VALUES (?, -1, 0, 'holder')", [ids[0]]);
+      const { committed } = await applier.submit(blocked);
+      await waitFor('the applier to wait for the row lock', async () => {
+        const [row] = await target.query<Array<{ n: bigint }>>(
+          "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE INFO LIKE 'BINLOG%' OR INFO LIKE '%gtid_seq_no%'",
+        );
+        return Number(row?.n) > 0;
+      });
+      // The target stops answering (no new connection gets a greeting), then dies.
+      process.kill(target.pid!, 'SIGSTOP');
+      holder.destroy();
+      applier.destroy();
+      await target.kill();
+      const outcome = await Promise.race([
+        committed,
+        new Promise((resolve) => setTimeout(() => resolve('never settled'), 30_000)),
+      ]);
+      expect(outcome).toMatchObject({ kind: 'failed', error: { code: 'TARGET_UNAVAILABLE' } });
+    } finally {
+      await targetSet.destroy();
+    }
+  });
+
   test('the target killed (SIGKILL) mid parallel apply and restarted: nothing acknowledged is lost, nothing is applied twice', async () => {
     const targetSet = await startMariaDb(1, { serverIdBase: 54, durable: true });
     try {
