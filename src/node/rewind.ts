@@ -162,7 +162,7 @@ export class Rewind {
     if (previous !== undefined) this.#view = viewFrom(previous, 'rewound');
     await this.#loadBaseline();
     const commitIndex = await this.#waitFinal(signal);
-    await this.#waitNoSemiSyncWaiters(signal);
+    await waitNoCommitInFlight({ sql: this.#options.sql, steppedDown: this.#options.steppedDown, signal });
     const committed = await this.#committedGtids(commitIndex);
     const tail = await findBinlogTail(this.#options.sql, (gtid) => this.#isCommitted(gtid, committed));
     if (tail.groups.length === 0) {
@@ -256,35 +256,6 @@ export class Rewind {
     }
   }
 
-  /**
-   * Waits until no client commit can be in flight: `read_only=ON` has taken effect (the
-   * step-down sets it; MariaDB sets it only once every commit in flight is done, and clients
-   * cannot start new ones) and no session waits for a semi-sync acknowledgement. Waiting for
-   * the second alone was not enough (chaos seed 1, docs/RELIABILITY.md "Failures found" 3): a
-   * commit queued behind the step-down's read_only attempt reached the binlog after the tail was
-   * read and before RESET MASTER, so its row stayed while its GTID vanished: the node diverged.
-   * A COMMIT that passed its read_only check just before read_only=ON can still reach the binlog
-   * after it (it then waits for an acknowledgement and the step-down ends it), so, like the
-   * step-down, this wants two quiet rounds 100 ms apart. And first the step-down must be done
-   * (semi-sync master off): applying resumes after this check, and an applied commit would wait
-   * for an acknowledgement forever while semi-sync master is on (see `Leadership.steppedDown`).
-   */
-  async #waitNoSemiSyncWaiters(signal: AbortSignal): Promise<void> {
-    while (!this.#options.steppedDown()) {
-      if (signal.aborted) throw new Error('stopped');
-      await new Promise((resolve) => setTimeout(resolve, pollMs));
-    }
-    for (let quiet = 0; quiet < 2; ) {
-      if (signal.aborted) throw new Error('stopped');
-      const row = await selectOne(
-        this.#options.sql,
-        "SELECT @@GLOBAL.read_only AS ro, (SELECT COUNT(*) FROM information_schema.processlist WHERE state = 'Waiting for semi-sync ACK from slave') AS n",
-      );
-      quiet = Number(variableText(row['ro'])) === 1 && Number(variableText(row['n'])) === 0 ? quiet + 1 : 0;
-      if (quiet < 2) await new Promise((resolve) => setTimeout(resolve, Math.max(pollMs, 100)));
-    }
-  }
-
   async #committedGtids(commitIndex: number): Promise<Committed> {
     const { log } = this.#options;
     const gtids = new Set<string>();
@@ -359,4 +330,41 @@ function parseState(text: string): Gtid[] {
     if (parsed.ok) gtids.push(...parsed.value);
   }
   return gtids;
+}
+
+/**
+ * Waits until no client commit can be in flight on the local MariaDB: `read_only=ON` has taken
+ * effect (the step-down sets it; MariaDB sets it only once every commit in flight is done, and
+ * clients cannot start new ones) and no session waits for a semi-sync acknowledgement. Waiting
+ * for the second alone was not enough (chaos seed 1, docs/RELIABILITY.md "Failures found" 3): a
+ * commit queued behind the step-down's read_only attempt reached the binlog after the tail was
+ * read and before RESET MASTER, so its row stayed while its GTID vanished: the node diverged.
+ * A COMMIT that passed its read_only check just before read_only=ON can still reach the binlog
+ * after it (it then waits for an acknowledgement and the step-down ends it), so, like the
+ * step-down, this wants two quiet rounds `roundMs` apart. And first the step-down must be done
+ * (semi-sync master off): applying resumes after the rewind check, and an applied commit would
+ * wait for an acknowledgement forever while semi-sync master is on (see `Leadership.steppedDown`).
+ */
+export async function waitNoCommitInFlight(options: {
+  readonly sql: SqlRunner;
+  /** No step-down is queued or running. */
+  readonly steppedDown: () => boolean;
+  readonly signal: AbortSignal;
+  readonly roundMs?: number;
+}): Promise<void> {
+  const { sql, steppedDown, signal } = options;
+  const roundMs = options.roundMs ?? Math.max(pollMs, 100);
+  while (!steppedDown()) {
+    if (signal.aborted) throw new Error('stopped');
+    await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, roundMs)));
+  }
+  for (let quiet = 0; quiet < 2; ) {
+    if (signal.aborted) throw new Error('stopped');
+    const row = await selectOne(
+      sql,
+      "SELECT @@GLOBAL.read_only AS ro, (SELECT COUNT(*) FROM information_schema.processlist WHERE state = 'Waiting for semi-sync ACK from slave') AS n",
+    );
+    quiet = Number(variableText(row['ro'])) === 1 && Number(variableText(row['n'])) === 0 ? quiet + 1 : 0;
+    if (quiet < 2) await new Promise((resolve) => setTimeout(resolve, roundMs));
+  }
 }
