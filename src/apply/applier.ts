@@ -1,5 +1,6 @@
 import * as mariadb from 'mariadb';
 import type { Logger } from 'pino';
+import { abandonConnection } from '../mariadb/abandon-connection.js';
 import {
   formatGtidPosition,
   type GtidPosition,
@@ -173,6 +174,13 @@ export class Applier {
   readonly #schedule: ApplySchedule;
   readonly #logger: Logger;
   readonly #target: ApplierTarget;
+  readonly #options: ApplierOptions;
+  /**
+   * Per domain, the last transaction the target held at `open` while not yet re-asserted: after a
+   * crash, an account statement there may be in the binlog without its effect (see
+   * `#reassertAccountStatement`).
+   */
+  #inDoubt: GtidPosition;
   readonly #inflightTransactionsMax: number;
   readonly #inflightBytesMax: number;
   readonly #statementBytesMax: number;
@@ -210,6 +218,8 @@ export class Applier {
     this.#schedule = new ApplySchedule(sessions.length);
     this.#logger = options.logger;
     this.#target = options.target;
+    this.#options = options;
+    this.#inDoubt = applied;
     this.#inflightTransactionsMax = options.inflightTransactionsMax ?? inflightTransactionsMaxDefault;
     this.#inflightBytesMax = options.inflightBytesMax ?? inflightBytesMaxDefault;
     this.#statementBytesMax = maxAllowedPacketBytes - packetSlackBytes;
@@ -310,6 +320,10 @@ export class Applier {
     if (this.#failedTicket !== Number.POSITIVE_INFINITY)
       return { committed: this.#afterPendingFailure(gtid) };
     if (positionContains(this.#submitted, gtid)) {
+      if (gtidInDomain(this.#inDoubt, gtid.domainId)?.sequenceNumber === gtid.sequenceNumber) {
+        this.#inDoubt = this.#inDoubt.filter((g) => g.domainId !== gtid.domainId);
+        if (this.#inflight.length === 0) await this.#reassertAccountStatement(transaction);
+      }
       this.#logger.debug({ gtid: formatGtid(gtid) }, 'skipping a transaction the target already holds');
       return { committed: Promise.resolve({ kind: 'skipped', gtid }) };
     }
@@ -366,6 +380,56 @@ export class Applier {
       }),
     );
     return { committed: entry.outcome.promise };
+  }
+
+  /**
+   * The target's last transaction at `open`, when it is an account statement (CREATE/ALTER/DROP/
+   * RENAME USER or ROLE, GRANT, REVOKE, SET PASSWORD, SET DEFAULT ROLE), is executed once more
+   * without binlogging, on a connection of its own, with its logged session context; "already
+   * done" errors are expected. Measured on MariaDB 10.11.19 (a server killed with SIGKILL during
+   * a loop of CREATE USER / GRANT, 12 rounds): once, a CREATE USER that was in the binlog (its
+   * GTID in `@@gtid_binlog_pos`) was missing from `mysql.global_priv` after the restart — the
+   * privilege tables are Aria, not committed with the binlog. A resuming applier skips that GTID,
+   * so without this the target would lack the account for good (the kill case of
+   * test/integration/apply.test.ts, 1 of 5 runs). Only the last transaction can be in doubt: the
+   * applier runs an account statement alone (nothing after it is sent before it returned). Every
+   * such statement is idempotent once "already done" errors are ignored; failing otherwise is
+   * logged, and applying goes on (the transaction is in the target's binlog either way).
+   */
+  async #reassertAccountStatement(transaction: ApplierTransaction): Promise<void> {
+    const context = this.#contextFor(transaction.formatDescription);
+    if (!context.ok) return;
+    const planned = planTransaction(transaction, {
+      context: context.value,
+      statementBytesMax: this.#statementBytesMax,
+    });
+    if (!planned.ok || !planned.value.standalone) return;
+    const logged = planned.value.statements.at(-1)?.sql;
+    if (logged === undefined || !isAccountStatement(logged)) return;
+    const gtid = formatGtid(transaction.gtid);
+    let connection: mariadb.Connection | undefined;
+    try {
+      connection = await connect(this.#options);
+      await connection.query('SET @@session.sql_log_bin=0');
+      for (const statement of planned.value.statements.slice(0, -1)) await connection.query(statement.sql);
+      await connection.query(logged);
+      this.#logger.info(
+        { gtid, statement: quoteStatement(logged) },
+        "re-applied the target's last account statement (idempotent; its effect can be missing after a crash; not binlogged again)",
+      );
+    } catch (error) {
+      const errno = (error as SqlErrorLike).errno;
+      if (errno !== undefined && alreadyDoneErrnos.has(errno)) {
+        this.#logger.info({ gtid, errno }, "the target's last account statement had taken effect");
+      } else {
+        this.#logger.warn(
+          { gtid, statement: quoteStatement(logged), error: (error as Error).message },
+          "could not re-check the target's last account statement; if the target crashed, compare its accounts (SHOW GRANTS) with the leader's",
+        );
+      }
+    } finally {
+      await connection?.end().catch(() => connection?.destroy());
+    }
   }
 
   /**
@@ -615,7 +679,7 @@ export class Applier {
               { error: error.message },
               'could not end an apply session; dropping its socket',
             );
-            dropSession(session, `could not end the session: ${error.message}`);
+            dropSession(session, `could not end the session: ${error.message}`, this.#target);
           });
       }
     })();
@@ -666,8 +730,9 @@ export class Applier {
   /** Ends the sessions at once; what was in flight may or may not have committed. */
   destroy(): void {
     this.#closed = true;
-    for (const session of this.#sessions) dropSession(session, 'the applier was destroyed');
-    this.#control?.destroy();
+    for (const session of this.#sessions) dropSession(session, 'the applier was destroyed', this.#target);
+    // It may be running a KILL of the sweep: not the driver's destroy() (see abandon-connection.ts).
+    if (this.#control !== undefined) abandonConnection(this.#control, this.#target);
   }
 }
 
@@ -715,16 +780,33 @@ async function prepareSession(connection: mariadb.Connection, parallel: boolean)
 type SqlErrorLike = Error & { readonly errno?: number };
 
 /**
- * Drops a session's socket and fails whatever is in flight on it. The driver's `destroy()` alone
- * does not: with a statement running it opens a second connection to KILL it, and when that
- * connection cannot be made (the target is gone) it clears its queue without settling what was
- * in it, and ignores the socket's own close from then on (mariadb 3.5, lib/connection.js). Seen
- * in `test/integration/apply-parallel.test.ts`: the target killed, one session's socket not yet
- * reported closed when the failed KILL sweep dropped it, and the applier waited forever.
+ * Errors an account statement gives when its effect is already there: 1396 "Operation CREATE
+ * USER/DROP USER/… failed" (the account exists, or is gone), 1141/1147/1403 "There is no such
+ * grant defined" (a REVOKE already done).
  */
-function dropSession(session: Session, reason: string): void {
+const alreadyDoneErrnos: ReadonlySet<number> = new Set([1396, 1141, 1147, 1403]);
+
+/** A logged statement that changes accounts, roles or privileges (comments before it allowed). */
+export function isAccountStatement(sql: string): boolean {
+  const text = sql.replace(/^(\s|\/\*[\s\S]*?\*\/|#[^\n]*\n|--\s[^\n]*\n)*/, '');
+  return /^(CREATE\s+(OR\s+REPLACE\s+)?(USER|ROLE)|(ALTER|DROP|RENAME)\s+(USER|ROLE)|GRANT|REVOKE|SET\s+(PASSWORD|DEFAULT\s+ROLE))\b/i.test(
+    text,
+  );
+}
+
+/**
+ * Fails whatever is in flight on a session, then ends it (`abandonConnection`: its thread killed
+ * with a KILL of our own, then COM_QUIT). The driver settles nothing here: its `destroy()` of a
+ * busy connection opens a second connection to KILL the statement, and when that connection
+ * cannot be made (the target is gone) clears its queue without failing what was in it and
+ * ignores the socket's own close from then on (mariadb 3.5, lib/connection.js); `end()` clears
+ * it the same way. Seen in `test/integration/apply-parallel.test.ts`: the target killed, one
+ * session's socket not yet reported closed when the failed KILL sweep dropped it, and the
+ * applier waited forever.
+ */
+function dropSession(session: Session, reason: string, target: ApplierTarget): void {
   session.lost.resolve(new Error(`the apply session was dropped: ${reason}`));
-  session.connection.destroy();
+  abandonConnection(session.connection, target);
 }
 
 /** A query that lost its session fails as the target's loss (no errno: TARGET_UNAVAILABLE). */
@@ -732,10 +814,15 @@ function lostQuery(error: Error): never {
   throw error;
 }
 
-function quoteStatement(sql: string): string {
-  return sql.length <= statementQuoteBytesMax
-    ? sql
-    : `${sql.slice(0, statementQuoteBytesMax)}… (${sql.length} bytes)`;
+/** A statement for a log line or an error: shortened, and with the passwords it names masked. */
+export function quoteStatement(sql: string): string {
+  const masked = sql.replace(
+    /(IDENTIFIED\s+(?:BY|(?:VIA|WITH)\s+\w+\s+(?:USING|AS|BY))\s+(?:PASSWORD\s*\(\s*)?)'(?:[^'\\]|\\.)*'/gi,
+    "$1'…'",
+  );
+  return masked.length <= statementQuoteBytesMax
+    ? masked
+    : `${masked.slice(0, statementQuoteBytesMax)}… (${masked.length} bytes)`;
 }
 
 function asError(error: unknown): Error {

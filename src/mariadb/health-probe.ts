@@ -1,4 +1,5 @@
 import * as mariadb from 'mariadb';
+import { abandonConnection } from './abandon-connection.js';
 
 export type Health =
   | { readonly kind: 'healthy'; readonly latencyMs: number; readonly readOnly: boolean }
@@ -24,7 +25,8 @@ export const healthProbeTimeoutMsMax = 60_000;
  * Checks that the local MariaDB accepts a login and answers a query, within a deadline. Always
  * resolves to a value; never throws. A fresh connection per probe is deliberate: it proves the
  * server still accepts logins (max_connections, a stuck acceptor), which a pooled connection
- * would not. On timeout the connection is destroyed, so no probe outlives its deadline.
+ * would not. On timeout the connection is abandoned (its thread killed, then closed), so no probe
+ * outlives its deadline.
  */
 export async function probeHealth(options: HealthProbeOptions): Promise<Health> {
   const timeoutMs = Math.min(options.timeoutMs, healthProbeTimeoutMsMax);
@@ -77,7 +79,8 @@ export async function probeHealth(options: HealthProbeOptions): Promise<Health> 
   const outcome = await Promise.race([work, stop]);
   if (outcome !== 'stopped') return outcome;
   abandoned = true;
-  connection?.destroy();
+  // Its query may still be running: not the driver's destroy() (see abandon-connection.ts).
+  if (connection !== undefined) abandonConnection(connection, options);
   // The work promise settles on its own (the destroyed connection fails it); nothing awaits it.
   work.catch(() => undefined);
   return aborted(options, timeoutMs, deadline);

@@ -54,6 +54,11 @@ export interface FinalState {
   readonly gtidPositions: readonly string[];
   /** Per node: /status status ('ACTIVE', …) or 'DOWN'. */
   readonly statuses: readonly string[];
+  /**
+   * Node processes that exited during the run without the nemesis killing them (a crash of
+   * WolfScale itself: "never crash the node"), each with when and how; the runner restarts them.
+   */
+  readonly crashes?: readonly string[];
 }
 
 export interface CheckResult {
@@ -72,6 +77,8 @@ export interface CheckResult {
   readonly bank: readonly string[];
   readonly append: readonly string[];
   readonly divergence: readonly string[];
+  /** Node processes that exited on their own (see `FinalState.crashes`). */
+  readonly crashes: readonly string[];
   readonly unavailability: ReadonlyArray<{ fault: string; start: number; ms: number | null }>;
 }
 
@@ -234,7 +241,8 @@ export function check(
       unexpected.length === 0 &&
       bank.length === 0 &&
       append.length === 0 &&
-      divergence.length === 0,
+      divergence.length === 0 &&
+      (final.crashes ?? []).length === 0,
     counts: {
       operations: history.length,
       ok: history.filter((op) => op.outcome === 'ok').length,
@@ -247,6 +255,7 @@ export function check(
     bank,
     append,
     divergence,
+    crashes: final.crashes ?? [],
     unavailability,
   };
 }
@@ -270,6 +279,7 @@ export function summarise(result: CheckResult, faults: readonly Fault[], header:
       ([k, v]) => `  ${k.padEnd(16)} ok ${v.ok}, failed ${v.failed}, unknown ${v.unknown}`,
     ),
     `lost acknowledged writes: ${result.lost.length}`,
+    `node crashes: ${result.crashes.length}`,
     `faults: ${faults.length}`,
     'unavailability (fault → first acknowledged write after it):',
     ...windows,
@@ -278,5 +288,6 @@ export function summarise(result: CheckResult, faults: readonly Fault[], header:
     ...list('BANK', result.bank),
     ...list('APPEND', result.append),
     ...list('DIVERGENCE', result.divergence),
+    ...list('CRASHES', result.crashes),
   ].join('\n');
 }

@@ -1,3 +1,4 @@
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
@@ -270,6 +271,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   }
   let mesh: RelayMesh | undefined;
   let playground: Playground | undefined;
+  let watch: CrashWatch | undefined;
   const history: Operation[] = [];
   const faults: Fault[] = [];
   try {
@@ -301,6 +303,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const t0 = Date.now();
     const now = (): number => Date.now() - t0;
     const endAt = options.durationS * 1000;
+    watch = new CrashWatch(pg, now, log);
+    const crashWatch = watch;
     let nextId = 0;
     let nextValue = 1;
     const record = (op: Omit<Operation, 'id' | 'end' | 'outcome'>): Operation => {
@@ -420,7 +424,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (now() >= endAt - 3000) break;
       const kind = options.nemeses[Math.floor(random() * options.nemeses.length)] as NemesisKind;
       const holdMs = 2000 + Math.floor(random() * 4000);
-      const fault = await inject(kind, pg, relays, monitor, random, now);
+      const fault = await inject(kind, pg, relays, monitor, random, now, crashWatch);
       if (fault === undefined) continue;
       faults.push(fault);
       log(`  ${String(fault.start).padStart(6)} ms  ${fault.kind} ${fault.target} for ${holdMs} ms`);
@@ -431,8 +435,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await Promise.all(workers);
 
     log('chaos: healing and waiting for convergence …');
-    await healAll(pg, relays);
-    const final = await converge(pg, monitor, log);
+    await healAll(pg, relays, crashWatch);
+    const final = { ...(await converge(pg, monitor, log)), crashes: crashWatch.crashes };
     const result = check(history, faults, final, bankTotal);
     const header = `wolfscale chaos: ${options.nodes} nodes, ${options.durationS} s, seed ${options.seed}, nemeses ${options.nemeses.join(',')}${options.applyMode === 'replica' ? ', apply.mode replica' : ''}${options.nodeEnv?.['WOLFSCALE_PLANTED_BUG'] === undefined ? '' : `, PLANTED BUG ${options.nodeEnv['WOLFSCALE_PLANTED_BUG']}`}`;
     const summary = summarise(result, faults, header);
@@ -452,6 +456,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     );
     return { result, summary, historyPath, faults };
   } finally {
+    watch?.stop();
     for (const connection of parked.splice(0)) connection.destroy();
     await monitor?.stop();
     monitor = undefined;
@@ -502,6 +507,7 @@ async function inject(
   monitor: LeaderMonitor,
   random: () => number,
   now: () => number,
+  watch: CrashWatch,
 ): Promise<ActiveFault | undefined> {
   const n = pg.nodes.length;
   const leader = monitor.leader;
@@ -518,16 +524,17 @@ async function inject(
   if (kind === 'kill') {
     const i = pickTarget();
     const node = pg.nodes[i] as PlaygroundNode;
+    watch.expectExit(node);
     await pg.killNode(node);
-    return fault(role(i), async () => pg.startNode(node));
+    return fault(role(i), async () => watch.start(node));
   }
   if (kind === 'pause') {
     const i = pickTarget();
-    const pid = pg.nodes[i]?.process?.pid;
-    if (pid === undefined) return undefined;
-    process.kill(pid, 'SIGSTOP');
+    const child = pg.nodes[i]?.process;
+    // A process that just exited on its own (the crash watch restarts it) is not paused.
+    if (child?.pid === undefined || !signal(child, 'SIGSTOP')) return undefined;
     return fault(role(i), async () => {
-      process.kill(pid, 'SIGCONT');
+      signal(child, 'SIGCONT');
     });
   }
   if (kind === 'db-kill') {
@@ -575,17 +582,76 @@ async function inject(
   return { ...fault(`one-way: ${role(from)} cannot send`, async () => mesh.heal()), kind: 'partition' };
 }
 
-async function healAll(pg: Playground, mesh: RelayMesh): Promise<void> {
+async function healAll(pg: Playground, mesh: RelayMesh, watch: CrashWatch): Promise<void> {
   mesh.heal();
   for (const node of pg.nodes) {
-    const pid = node.process?.pid;
-    if (pid !== undefined && node.process?.exitCode === null && node.process.signalCode === null) {
-      process.kill(pid, 'SIGCONT');
-    }
+    if (node.process !== undefined) signal(node.process, 'SIGCONT');
     if (node.server.pid === undefined) await node.server.start();
     if (node.process === undefined || node.process.exitCode !== null || node.process.signalCode !== null) {
-      pg.startNode(node);
+      watch.start(node);
     }
+  }
+}
+
+/** Signals a child process; false when it has exited (ESRCH) or never started. */
+function signal(child: ChildProcess, name: NodeJS.Signals): boolean {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return false;
+  try {
+    process.kill(child.pid, name);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
+    throw error;
+  }
+}
+
+/**
+ * Node processes that exit during the run without the nemesis having killed them: a crash of
+ * WolfScale itself, which the check reports (`FinalState.crashes`). Each is logged and its node
+ * restarted at once, so the run goes on. Before this, a crashed node was restarted silently at
+ * the final heal, and a pause aimed at its dead process stopped the runner with ESRCH (a 3-node
+ * 900 s run, seed 31, lost its logs that way).
+ */
+class CrashWatch {
+  readonly crashes: string[] = [];
+  readonly #expected = new WeakSet<ChildProcess>();
+  readonly #pg: Playground;
+  readonly #now: () => number;
+  readonly #log: (line: string) => void;
+  #stopped = false;
+
+  constructor(pg: Playground, now: () => number, log: (line: string) => void) {
+    this.#pg = pg;
+    this.#now = now;
+    this.#log = log;
+    for (const node of pg.nodes) this.#watch(node);
+  }
+
+  /** The next exit of `node`'s process is the nemesis's doing. */
+  expectExit(node: PlaygroundNode): void {
+    if (node.process !== undefined) this.#expected.add(node.process);
+  }
+
+  /** Starts (or restarts) `node`'s process and watches it. */
+  start(node: PlaygroundNode): void {
+    this.#pg.startNode(node);
+    this.#watch(node);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  #watch(node: PlaygroundNode): void {
+    const child = node.process;
+    if (child === undefined) return;
+    child.once('exit', (code, signalName) => {
+      if (this.#stopped || this.#expected.has(child)) return;
+      const line = `${node.id} exited on its own at ${this.#now()} ms (code ${code}, signal ${signalName}); see ${node.id}.log`;
+      this.crashes.push(line);
+      this.#log(`  CRASH ${line}; restarting it`);
+      if (node.process === child) this.start(node);
+    });
   }
 }
 

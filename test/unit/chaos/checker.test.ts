@@ -37,6 +37,19 @@ describe('chaos checker', () => {
     expect(result.counts).toMatchObject({ operations: 7, ok: 5, unknown: 2, failed: 0 });
   });
 
+  test('a node process that exited on its own makes the run invalid, whatever the data says', () => {
+    const history = [
+      op({ id: 1, workload: 'set', f: 'insert', value: 1 }),
+      op({ id: 2, workload: 'set', f: 'insert', value: 2 }),
+      op({ id: 3, workload: 'append', f: 'append', key: 0, value: 10, list: [10] }),
+      op({ id: 4, workload: 'append', f: 'append', key: 0, value: 11, list: [10, 11], start: 2, end: 3 }),
+    ];
+    const crash = 'node-2 exited on its own at 5400 ms (code 1, signal null); see node-2.log';
+    const result = check(history, [], { ...base, crashes: [crash] }, 500);
+    expect(result).toMatchObject({ valid: false, lost: [], append: [], divergence: [], crashes: [crash] });
+    expect(check(history, [], base, 500)).toMatchObject({ valid: true, crashes: [] });
+  });
+
   test('finds lost, unattempted and failed-but-present writes, bad totals, backwards reads, divergence', () => {
     const history = [
       op({ id: 1, workload: 'set', f: 'insert', value: 1 }),
