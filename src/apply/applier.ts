@@ -817,7 +817,7 @@ function lostQuery(error: Error): never {
 /** A statement for a log line or an error: shortened, and with the passwords it names masked. */
 export function quoteStatement(sql: string): string {
   const masked = sql.replace(
-    /(IDENTIFIED\s+(?:BY|(?:VIA|WITH)\s+\w+\s+(?:USING|AS|BY))\s+(?:PASSWORD\s*\(\s*)?)'(?:[^'\\]|\\.)*'/gi,
+    /(IDENTIFIED\s+(?:BY|(?:VIA|WITH)\s+\w+\s+(?:USING|AS|BY))\s+(?:PASSWORD\s*(?:\(\s*)?)?)'(?:[^'\\]|\\.|'')*'/gi,
     "$1'…'",
   );
   return masked.length <= statementQuoteBytesMax
