@@ -28,6 +28,7 @@ import type { ProxyClusterSource } from '../proxy/session.js';
 import type { TransportTls } from '../transport/transport.js';
 import { ApplyLoop, type NodeApplyLoop } from './apply-loop.js';
 import { ClusterReports } from './cluster-reports.js';
+import { DataDirLock, DataDirLockedError } from './data-dir-lock.js';
 import { Leadership, type LeadershipState } from './leadership.js';
 import { NodeMetrics } from './node-metrics.js';
 import { type NodeSettings, nodeSettings } from './node-settings.js';
@@ -73,6 +74,7 @@ export class WolfScaleNode implements NodeApi {
   readonly #startedMs = Date.now();
   #log!: ReplicatedLog;
   #applyLoop!: NodeApplyLoop;
+  #dataDirLock: DataDirLock | undefined;
   #leadership!: Leadership;
   #reports!: ClusterReports;
   #rewind!: Rewind;
@@ -141,6 +143,17 @@ export class WolfScaleNode implements NodeApi {
     const { config } = this;
     const db = config.database;
     const serverName = db.socket ?? `${db.host}:${db.port}`;
+    try {
+      this.#dataDirLock = await DataDirLock.acquire(config.node.data_dir, config.node.id, (holder) =>
+        this.#logger.warn(
+          { holder },
+          'took over the data directory lock of a process that is gone (a crash or a kill)',
+        ),
+      );
+    } catch (error) {
+      if (error instanceof DataDirLockedError) throw new NodeStartError(error.message);
+      throw error;
+    }
     await this.#checkMariaDb(serverName);
     await mkdir(join(config.node.data_dir, 'capture-spill'), { recursive: true });
     const tls = await clusterTls(config);
@@ -734,6 +747,7 @@ export class WolfScaleNode implements NodeApi {
       await rm(join(this.#config.node.data_dir, 'membership.json'), { force: true });
     }
     await this.#pool.end().catch(() => undefined);
+    await this.#dataDirLock?.release();
     for (const listener of this.#stoppedListeners) listener(reason);
   }
 }
