@@ -4,6 +4,7 @@ import * as mariadb from 'mariadb';
 export interface KillerOptions {
   readonly host: string;
   readonly port: number;
+  readonly socketPath?: string;
   readonly user: string;
   readonly password: string;
 }
@@ -30,18 +31,30 @@ export function abandonConnection(connection: mariadb.Connection, killer: Killer
   // Its socket closes when the KILL lands; without a listener the driver would throw that.
   connection.on('error', () => undefined);
   void (async () => {
-    if (threadId !== null && threadId !== undefined) {
-      let kill: mariadb.Connection | undefined;
-      try {
-        kill = await mariadb.createConnection({ ...killer, connectTimeout: killConnectTimeoutMs });
-        kill.on('error', () => undefined);
-        await kill.query(`KILL CONNECTION ${Number(threadId)}`);
-      } catch {
-        // Gone already (1094), or the server does not answer: nothing more to end.
-      } finally {
-        await kill?.end().catch(() => undefined);
-      }
-    }
+    await killThread(killer, threadId);
     await connection.end().catch(() => undefined);
   })().catch(() => undefined);
+}
+
+/**
+ * `KILL CONNECTION threadId` over a short-lived connection of its own. Resolves true when the
+ * server ended the thread, false otherwise (gone already, the server unreachable); never rejects.
+ */
+export async function killThread(
+  killer: KillerOptions,
+  threadId: number | null | undefined,
+): Promise<boolean> {
+  if (threadId === null || threadId === undefined) return false;
+  let kill: mariadb.Connection | undefined;
+  try {
+    kill = await mariadb.createConnection({ ...killer, connectTimeout: killConnectTimeoutMs });
+    kill.on('error', () => undefined);
+    await kill.query(`KILL CONNECTION ${Number(threadId)}`);
+    return true;
+  } catch {
+    // Gone already (1094), or the server does not answer: nothing more to end.
+    return false;
+  } finally {
+    await kill?.end().catch(() => undefined);
+  }
 }

@@ -17,6 +17,7 @@ import type {
   WriteRoute,
 } from '../http/node-api.js';
 import type { Statement } from '../http/write-sql.js';
+import { killThread } from '../mariadb/abandon-connection.js';
 import { formatGtidPosition } from '../mariadb/gtid-position.js';
 import { type Health, probeHealth } from '../mariadb/health-probe.js';
 import { MariaDbAdmin } from '../mariadb/mariadb-admin.js';
@@ -629,6 +630,7 @@ export class WolfScaleNode implements NodeApi {
       );
     }
     let timer: NodeJS.Timeout | undefined;
+    let abandoned = false;
     try {
       const timedOut = new Promise<'timeout'>((resolve) => {
         timer = setTimeout(() => resolve('timeout'), writeTimeoutMs);
@@ -643,7 +645,19 @@ export class WolfScaleNode implements NodeApi {
       })();
       const outcome = await Promise.race([run, timedOut]);
       if (outcome === 'timeout') {
-        connection.destroy();
+        // Not the driver's destroy() of a busy connection (src/mariadb/abandon-connection.ts):
+        // its thread is ended with a KILL of our own, then the pool drops it (it is no longer
+        // valid) — or keeps waiting for it if the server hangs; the response does not wait.
+        abandoned = true;
+        const db = this.#config.database;
+        const killer = {
+          host: db.host,
+          port: db.port,
+          ...(db.socket === undefined ? {} : { socketPath: db.socket }),
+          user: db.user,
+          password: db.password,
+        };
+        void killThread(killer, connection.threadId).then(() => connection.release().catch(() => undefined));
         return fail(
           'OUTCOME_UNKNOWN',
           `the write did not finish within ${writeTimeoutMs} ms (the leader may have lost its quorum): check whether it happened before retrying`,
@@ -669,7 +683,7 @@ export class WolfScaleNode implements NodeApi {
       );
     } finally {
       clearTimeout(timer);
-      if (connection.isValid()) await connection.release().catch(() => undefined);
+      if (!abandoned && connection.isValid()) await connection.release().catch(() => undefined);
     }
   }
 
