@@ -31,6 +31,12 @@ export interface BinlogGroup {
 export interface BinlogTail {
   /** The groups after the last committed one, in binlog order; empty when there is no tail. */
   readonly groups: readonly BinlogGroup[];
+  /**
+   * A binlog file that ends inside an event (a crash in the middle of MariaDB's write): where its
+   * unreadable part begins. MariaDB itself ignores that part at start (its transaction is rolled
+   * back, its GTID not counted); so does the tail, and a group cut by it is not in `groups`.
+   */
+  readonly torn?: { readonly file: string; readonly position: number };
   /** `@@gtid_binlog_state` as it was before the first tail group (one GTID per domain-server pair). */
   readonly stateBefore: readonly Gtid[];
   /** The binlog files the tail is in, oldest first. */
@@ -50,14 +56,57 @@ export async function binlogFiles(runner: SqlRunner): Promise<string[]> {
   return rows.map((row) => variableText(row['Log_name']));
 }
 
-async function fileEvents(runner: SqlRunner, file: string): Promise<BinlogEventRow[]> {
-  const rows = await selectRows(runner, `SHOW BINLOG EVENTS IN ${quoteString(file)}`);
+/** MariaDB's answer to SHOW BINLOG EVENTS over an event it cannot read ("Wrong offset or I/O error"). */
+const binlogReadErrno = 1220;
+/** Events per SHOW BINLOG EVENTS while the readable part of a torn file is found. */
+const tornPageEvents = 1000;
+
+function eventRows(rows: readonly Record<string, unknown>[]): BinlogEventRow[] {
   return rows.map((row) => ({
     pos: Number(variableText(row['Pos'])),
     type: variableText(row['Event_type']),
     end: Number(variableText(row['End_log_pos'])),
     info: variableText(row['Info']),
   }));
+}
+
+/**
+ * A file's events. A file that ends inside an event (MariaDB killed in the middle of writing
+ * it: seen in a chaos run, where the rewind check then failed on every retry and the node never
+ * applied again) is read in pages up to the first event MariaDB cannot read; `tornAt` says where.
+ */
+export async function fileEvents(
+  runner: SqlRunner,
+  file: string,
+): Promise<{ readonly events: BinlogEventRow[]; readonly tornAt?: number }> {
+  try {
+    return { events: eventRows(await selectRows(runner, `SHOW BINLOG EVENTS IN ${quoteString(file)}`)) };
+  } catch (error) {
+    if ((error as { errno?: number }).errno !== binlogReadErrno) throw error;
+  }
+  const events: BinlogEventRow[] = [];
+  let from = 4; // after the binlog magic
+  let page = tornPageEvents;
+  for (;;) {
+    let rows: BinlogEventRow[];
+    try {
+      rows = eventRows(
+        await selectRows(runner, `SHOW BINLOG EVENTS IN ${quoteString(file)} FROM ${from} LIMIT ${page}`),
+      );
+    } catch (error) {
+      if ((error as { errno?: number }).errno !== binlogReadErrno) throw error;
+      if (page > 1) {
+        page = Math.max(1, Math.floor(page / 10));
+        continue;
+      }
+      return { events, tornAt: from };
+    }
+    events.push(...rows);
+    const last = rows.at(-1);
+    // The whole file read without the error this time (it was being written): done.
+    if (last === undefined || rows.length < page) return { events };
+    from = last.end;
+  }
 }
 
 /** One file's groups, and the binlog state at its start (its Gtid_list event). */
@@ -152,9 +201,18 @@ export async function findBinlogTail(
 ): Promise<BinlogTail> {
   const files = await binlogFiles(runner);
   const tail: BinlogGroup[] = [];
+  let torn: BinlogTail['torn'];
   for (let f = files.length - 1; f >= 0; f--) {
     const file = files[f] as string;
-    const { startState, groups } = groupFileEvents(file, await fileEvents(runner, file));
+    const read = await fileEvents(runner, file);
+    const grouped = groupFileEvents(file, read.events);
+    const { startState } = grouped;
+    let { groups } = grouped;
+    if (read.tornAt !== undefined) {
+      torn = { file, position: read.tornAt };
+      // The group the tear cut is not in the binlog as far as MariaDB is concerned.
+      if (groups.at(-1)?.kind === 'incomplete') groups = groups.slice(0, -1);
+    }
     let g = groups.length - 1;
     while (g >= 0 && !isCommitted((groups[g] as BinlogGroup).gtid)) g--;
     tail.unshift(...groups.slice(g + 1));
@@ -164,11 +222,25 @@ export async function findBinlogTail(
       return {
         groups: tail,
         stateBefore: state,
-        files: tail.length === 0 ? [] : files.slice(files.indexOf((tail[0] as BinlogGroup).file)),
+        files: tailFiles(files, tail),
+        ...(torn === undefined ? {} : { torn }),
       };
     }
   }
-  return { groups: tail, stateBefore: [], files: [] };
+  return {
+    groups: tail,
+    stateBefore: [],
+    files: tailFiles(files, tail),
+    ...(torn === undefined ? {} : { torn }),
+  };
+}
+
+/** The files from the tail's first group to its last (nothing after it is read for the undo). */
+function tailFiles(files: readonly string[], tail: readonly BinlogGroup[]): string[] {
+  const first = tail[0];
+  const last = tail.at(-1);
+  if (first === undefined || last === undefined) return [];
+  return files.slice(files.indexOf(first.file), files.indexOf(last.file) + 1);
 }
 
 /** A binlog state with `gtid` as the last GTID of its domain-server pair. */

@@ -83,7 +83,8 @@ async function run(
 /** The flashback SQL of the tail: inverse row events, newest group first. Reads through the server. */
 export async function flashbackSql(server: LocalServer, tail: BinlogTail): Promise<string> {
   const first = tail.groups[0];
-  if (first === undefined) return '';
+  const last = tail.groups.at(-1);
+  if (first === undefined || last === undefined) return '';
   return await run(
     'mariadb-binlog',
     [
@@ -92,6 +93,8 @@ export async function flashbackSql(server: LocalServer, tail: BinlogTail): Promi
       '--flashback',
       '--verbose',
       `--start-position=${first.position}`,
+      // Exactly the tail: a file torn after it (a crash mid-write) is not read into.
+      `--stop-position=${last.endPosition}`,
       ...tail.files,
     ],
     server.password,

@@ -165,6 +165,12 @@ export class Rewind {
     await waitNoCommitInFlight({ sql: this.#options.sql, steppedDown: this.#options.steppedDown, signal });
     const committed = await this.#committedGtids(commitIndex);
     const tail = await findBinlogTail(this.#options.sql, (gtid) => this.#isCommitted(gtid, committed));
+    if (tail.torn !== undefined) {
+      this.#logger.warn(
+        { file: tail.torn.file, position: tail.torn.position, reason },
+        'the local binlog ends inside an event (MariaDB was killed while writing it); MariaDB ignored that part when it started, and so does the rewind check',
+      );
+    }
     if (tail.groups.length === 0) {
       this.#view = { ...this.#view, state: previous === undefined ? 'clean' : 'rewound' };
       this.#logger.debug({ reason, commitIndex }, 'the local binlog holds only committed transactions');

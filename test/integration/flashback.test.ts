@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Connection } from 'mariadb';
@@ -225,5 +225,62 @@ describe('a rewind interrupted while undoing, at restart', () => {
     expect(await rows()).toEqual(before);
     expect(await binlogPos()).toBe(committedPos);
     await rm(dataDir, { recursive: true, force: true });
+  });
+});
+
+/**
+ * Regression (chaos, 5 nodes, 900 s, seed 32, 2026-12-04): a leader's MariaDB killed in the
+ * middle of writing an event left its binlog file ending inside it. MariaDB starts anyway (the
+ * cut transaction rolled back, its GTID not counted), but SHOW BINLOG EVENTS over that file fails
+ * with 1220 "Wrong offset or I/O error"; the rewind check failed on every retry and the node never
+ * applied again. The tear is made here directly: the file cut inside the last transaction's events.
+ */
+describe('a binlog file that ends inside an event', () => {
+  let set: MariaDbSet;
+  beforeAll(async () => {
+    set = await startMariaDb(1, { durable: true });
+  });
+  afterAll(async () => {
+    await set?.destroy();
+  });
+
+  test('the tail is read up to the tear, the cut transaction left out; the undo stops at the tail', async () => {
+    const server = set.servers[0]!;
+    const connection = await server.connect();
+    await connection.query('CREATE DATABASE app');
+    await connection.query('CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(40)) ENGINE=InnoDB');
+    for (const id of [1, 2, 3]) await connection.query('INSERT INTO app.t VALUES (?, ?)', [id, `v${id}`]);
+    const committedSeq = Number((await gtidBinlogPos(connection)).split('-')[2]);
+    for (const id of [4, 5, 6]) await connection.query('INSERT INTO app.t VALUES (?, ?)', [id, `v${id}`]);
+    const [file] = ((await connection.query('SHOW MASTER STATUS')) as Array<{ File: string }>).map(
+      (r) => r.File,
+    );
+    const events = (await connection.query(`SHOW BINLOG EVENTS IN '${file}'`)) as Array<{
+      Pos: number;
+      Event_type: string;
+    }>;
+    await connection.end();
+    // Cut 10 bytes into the last row event: the insert of row 6 is torn.
+    const lastRows = events.filter((e) => /^Write_rows/.test(e.Event_type)).at(-1)!;
+    await server.kill();
+    await truncate(join(server.dataDir, file!), Number(lastRows.Pos) + 10);
+    await server.start();
+
+    const again = await server.connect();
+    try {
+      await expect(again.query(`SHOW BINLOG EVENTS IN '${file}'`)).rejects.toMatchObject({ errno: 1220 });
+      expect((await tableRows(again)).map((row) => (row as { id: number }).id)).toEqual([1, 2, 3, 4, 5]);
+      const tail = await findBinlogTail(again, (gtid) => Number(gtid.sequenceNumber) <= committedSeq);
+      expect(tail.torn).toMatchObject({ file });
+      expect(tail.groups.map((g) => g.kind)).toEqual(['transactional', 'transactional']);
+      expect(tail.files).toEqual([file]);
+      const options = server.connectOptions();
+      const flashback = await flashbackSql(options, tail);
+      expect(countFlashbackRows(flashback).get('app.t')).toBe(2);
+      await applyWithoutBinlog(options, atomicFlashback(flashback, 'torn-1'));
+      expect((await tableRows(again)).map((row) => (row as { id: number }).id)).toEqual([1, 2, 3]);
+    } finally {
+      await again.end();
+    }
   });
 });
