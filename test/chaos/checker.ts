@@ -79,7 +79,24 @@ export interface CheckResult {
   readonly divergence: readonly string[];
   /** Node processes that exited on their own (see `FinalState.crashes`). */
   readonly crashes: readonly string[];
+  /** The node (1-based) whose final tables the writes were checked against (`referenceNode`). */
+  readonly reference: number;
   readonly unavailability: ReadonlyArray<{ fault: string; start: number; ms: number | null }>;
+}
+
+/** The index of the node whose final state the most nodes share (the first such on a tie). */
+export function referenceNode(final: FinalState): number {
+  const key = (i: number): string => `${final.checksums[i]}|${final.gtidPositions[i]}`;
+  let best = 0;
+  let bestCount = -1;
+  for (let i = 0; i < final.checksums.length; i++) {
+    const count = final.checksums.filter((_, j) => key(j) === key(i)).length;
+    if (count > bestCount) {
+      best = i;
+      bestCount = count;
+    }
+  }
+  return best;
 }
 
 export function check(
@@ -109,7 +126,11 @@ export function check(
   });
 
   // set: every acknowledged insert present; nothing present that was not attempted or failed.
-  const finalSet = new Set(final.sets[0] ?? []);
+  // The reference state: the node most others agree with (checksums and position), not simply
+  // node 1 — a node stuck behind made every write it never applied look lost (chaos L2 of
+  // 2026-12-04). Any node that differs is reported as divergence above.
+  const reference = referenceNode(final);
+  const finalSet = new Set(final.sets[reference] ?? []);
   const inserts = history.filter((op) => op.f === 'insert');
   const attempted = new Map(inserts.map((op) => [op.value as number, op]));
   for (const op of inserts) {
@@ -136,7 +157,7 @@ export function check(
   // append: lists have no duplicates; acknowledged appends present; present values attempted
   // and not failed; every read is a prefix of the final list; reads in real-time order never
   // go backwards.
-  const finalLists = final.lists[0] ?? {};
+  const finalLists = final.lists[reference] ?? {};
   const appends = history.filter((op) => op.f === 'append');
   const appendOps = new Map(appends.map((op) => [op.value as number, op]));
   for (const [key, list] of Object.entries(finalLists)) {
@@ -256,6 +277,7 @@ export function check(
     append,
     divergence,
     crashes: final.crashes ?? [],
+    reference: reference + 1,
     unavailability,
   };
 }
@@ -278,7 +300,7 @@ export function summarise(result: CheckResult, faults: readonly Fault[], header:
     ...Object.entries(c.byWorkload).map(
       ([k, v]) => `  ${k.padEnd(16)} ok ${v.ok}, failed ${v.failed}, unknown ${v.unknown}`,
     ),
-    `lost acknowledged writes: ${result.lost.length}`,
+    `lost acknowledged writes: ${result.lost.length} (checked against node-${result.reference}'s final tables)`,
     `node crashes: ${result.crashes.length}`,
     `faults: ${faults.length}`,
     'unavailability (fault → first acknowledged write after it):',

@@ -37,6 +37,26 @@ describe('chaos checker', () => {
     expect(result.counts).toMatchObject({ operations: 7, ok: 5, unknown: 2, failed: 0 });
   });
 
+  test('writes are checked against the state most nodes share, not node 1 when it is behind', () => {
+    const history = [
+      op({ id: 1, workload: 'set', f: 'insert', value: 1 }),
+      op({ id: 2, workload: 'set', f: 'insert', value: 2 }),
+      op({ id: 3, workload: 'append', f: 'append', key: 0, value: 10, list: [10] }),
+      op({ id: 4, workload: 'append', f: 'append', key: 0, value: 11, list: [10, 11], start: 2, end: 3 }),
+    ];
+    const behind: FinalState = {
+      sets: [[1], [1, 2], [1, 2]],
+      bankTotals: [500, 500, 500],
+      lists: [{ '0': [10] }, { '0': [10, 11] }, { '0': [10, 11] }],
+      checksums: ['old', 'a', 'a'],
+      gtidPositions: ['0-1-4', '0-1-5', '0-1-5'],
+      statuses: ['SYNCING', 'ACTIVE', 'ACTIVE'],
+    };
+    const result = check(history, [], behind, 500);
+    expect(result).toMatchObject({ valid: false, lost: [], append: [], reference: 2 });
+    expect(result.divergence.length).toBeGreaterThan(0);
+  });
+
   test('a node process that exited on its own makes the run invalid, whatever the data says', () => {
     const history = [
       op({ id: 1, workload: 'set', f: 'insert', value: 1 }),
