@@ -208,11 +208,12 @@ export async function findBinlogTail(
     const grouped = groupFileEvents(file, read.events);
     const { startState } = grouped;
     let { groups } = grouped;
-    if (read.tornAt !== undefined) {
-      torn = { file, position: read.tornAt };
-      // The group the tear cut is not in the binlog as far as MariaDB is concerned.
-      if (groups.at(-1)?.kind === 'incomplete') groups = groups.slice(0, -1);
-    }
+    if (read.tornAt !== undefined) torn = { file, position: read.tornAt };
+    // A group cut by a tear, or one that ends a file another file follows without its end (a
+    // crash between two of its events: MariaDB rotates only between groups), is not in the
+    // binlog as far as MariaDB is concerned: rolled back at its start, its GTID not counted.
+    if ((read.tornAt !== undefined || f < files.length - 1) && groups.at(-1)?.kind === 'incomplete')
+      groups = groups.slice(0, -1);
     let g = groups.length - 1;
     while (g >= 0 && !isCommitted((groups[g] as BinlogGroup).gtid)) g--;
     tail.unshift(...groups.slice(g + 1));

@@ -244,14 +244,17 @@ describe('a binlog file that ends inside an event', () => {
     await set?.destroy();
   });
 
-  test('the tail is read up to the tear, the cut transaction left out; the undo stops at the tail', async () => {
+  test('a file cut between two events of a transaction: that transaction is not part of the tail', async () => {
     const server = set.servers[0]!;
     const connection = await server.connect();
-    await connection.query('CREATE DATABASE app');
-    await connection.query('CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(40)) ENGINE=InnoDB');
-    for (const id of [1, 2, 3]) await connection.query('INSERT INTO app.t VALUES (?, ?)', [id, `v${id}`]);
+    await connection.query('CREATE DATABASE cut');
+    await connection.query('CREATE TABLE cut.t (id INT PRIMARY KEY) ENGINE=InnoDB');
+    await connection.query('CREATE TABLE cut.u (id INT PRIMARY KEY) ENGINE=InnoDB');
     const committedSeq = Number((await gtidBinlogPos(connection)).split('-')[2]);
-    for (const id of [4, 5, 6]) await connection.query('INSERT INTO app.t VALUES (?, ?)', [id, `v${id}`]);
+    await connection.query('INSERT INTO cut.t VALUES (1)');
+    // The transaction the cut file loses. (Its row may or may not be in InnoDB after the restart:
+    // it committed before the file was cut, which a real crash cannot do. cut.t is what counts.)
+    await connection.query('INSERT INTO cut.u VALUES (1)');
     const [file] = ((await connection.query('SHOW MASTER STATUS')) as Array<{ File: string }>).map(
       (r) => r.File,
     );
@@ -260,7 +263,43 @@ describe('a binlog file that ends inside an event', () => {
       Event_type: string;
     }>;
     await connection.end();
-    // Cut 10 bytes into the last row event: the insert of row 6 is torn.
+    // The file ends right before the last transaction's XID event: every event whole.
+    const lastXid = events.filter((e) => e.Event_type === 'Xid').at(-1)!;
+    await server.kill();
+    await truncate(join(server.dataDir, file!), Number(lastXid.Pos));
+    await server.start();
+    const again = await server.connect();
+    try {
+      expect(await again.query('SELECT id FROM cut.t ORDER BY id')).toEqual([{ id: 1 }]);
+      const tail = await findBinlogTail(again, (gtid) => Number(gtid.sequenceNumber) <= committedSeq);
+      expect(tail.torn).toBeUndefined();
+      expect(tail.groups.map((g) => g.kind)).toEqual(['transactional']);
+    } finally {
+      await again.end();
+    }
+  });
+
+  test('the tail is read up to the tear, the cut transaction left out; the undo stops at the tail', async () => {
+    const server = set.servers[0]!;
+    const connection = await server.connect();
+    await connection.query('CREATE DATABASE app');
+    await connection.query('CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(40)) ENGINE=InnoDB');
+    await connection.query('CREATE TABLE app.u (id INT PRIMARY KEY) ENGINE=InnoDB');
+    for (const id of [1, 2, 3]) await connection.query('INSERT INTO app.t VALUES (?, ?)', [id, `v${id}`]);
+    const committedSeq = Number((await gtidBinlogPos(connection)).split('-')[2]);
+    for (const id of [4, 5]) await connection.query('INSERT INTO app.t VALUES (?, ?)', [id, `v${id}`]);
+    // The transaction the tear cuts. (Its row may or may not be in InnoDB after the restart: it
+    // committed before the file was cut, which a real crash cannot do. app.t is what counts.)
+    await connection.query('INSERT INTO app.u VALUES (1)');
+    const [file] = ((await connection.query('SHOW MASTER STATUS')) as Array<{ File: string }>).map(
+      (r) => r.File,
+    );
+    const events = (await connection.query(`SHOW BINLOG EVENTS IN '${file}'`)) as Array<{
+      Pos: number;
+      Event_type: string;
+    }>;
+    await connection.end();
+    // Cut 10 bytes into the last row event: the insert into app.u is torn.
     const lastRows = events.filter((e) => /^Write_rows/.test(e.Event_type)).at(-1)!;
     await server.kill();
     await truncate(join(server.dataDir, file!), Number(lastRows.Pos) + 10);
