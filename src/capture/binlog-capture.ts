@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
+import { stamp } from '../node/write-trace.js';
 import type { BinlogChecksumAlgorithm } from '../protocol/binlog/binlog-checksum.js';
 import {
   type BinlogDecodeContext,
@@ -418,6 +419,7 @@ export class BinlogCapture {
       return;
     }
     this.#position.set(transaction.gtid.domainId, transaction.gtid);
+    stamp(transaction);
     // Counted here and released in #handOut, also when a waiting next() takes it at once.
     this.#queuedBytes += transaction.events.kind === 'memory' ? transaction.eventBytes : 0;
     const waiter = this.#waiter;

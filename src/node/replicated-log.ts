@@ -32,6 +32,7 @@ import {
   isMessageBatch,
 } from './message-codec.js';
 import { decodeNodeReport, encodeNodeReport, isNodeReport, type NodeReport } from './node-report-codec.js';
+import { traceWrite, writeTraceLabel, writeTraceOn } from './write-trace.js';
 
 /**
  * The replicated log of one node: the pure consensus engine driven by a clock, persisted in the
@@ -100,6 +101,13 @@ interface QueuedInput {
   };
 }
 
+interface Outbox {
+  parts: Uint8Array[];
+  bytes: number;
+  /** Trace points of the write path (WOLFSCALE_WRITE_TRACE) to record when this box is written. */
+  traced: Array<{ point: string; index: number }>;
+}
+
 interface AwaitingCommit {
   readonly logId: LogId;
   readonly resolve: (outcome: ProposeOutcome) => void;
@@ -146,7 +154,7 @@ export class ReplicatedLog {
   readonly #eventListeners: Array<(event: EngineEvent) => void> = [];
   readonly #reportListeners: Array<(report: NodeReport) => void> = [];
   /** Messages to each peer gathered during one event-loop turn (see #sendTo). */
-  readonly #outbox = new Map<string, { parts: Uint8Array[]; bytes: number }>();
+  readonly #outbox = new Map<string, Outbox>();
   #flushScheduled = false;
   #role: RoleChangedCommand | undefined;
   #failure: Error | undefined;
@@ -220,6 +228,7 @@ export class ReplicatedLog {
       memberships,
       transport,
     });
+    writeTraceLabel(options.nodeId);
     transport.onMessage((from, payload) => log.#receive(from, payload));
     log.#timer = setInterval(() => log.#tick(), options.tickMs);
     options.logger.info(
@@ -408,6 +417,13 @@ export class ReplicatedLog {
       );
       return;
     }
+    if (writeTraceOn) {
+      const message = decoded.value;
+      if (message.kind === 'appendEntries' && message.entries.length > 0)
+        traceWrite('f.recv', message.entries.at(-1)?.index ?? 0);
+      if (message.kind === 'appendEntriesResponse' && message.success)
+        traceWrite(`l.resp.${from}`, message.matchIndex);
+    }
     if (this.#receivesQueued >= receiveQueueMax) return;
     this.#receivesQueued++;
     this.#enqueue({ input: { kind: 'receive', message: decoded.value } });
@@ -485,7 +501,14 @@ export class ReplicatedLog {
           await this.#append(command.entries);
           break;
         case 'send':
-          this.#sendTo(command.message.to, encodeMessage(command.message));
+          this.#sendTo(
+            command.message.to,
+            encodeMessage(command.message),
+            writeTraceOn && command.message.kind === 'appendEntriesResponse' && command.message.success
+              ? `f.resp`
+              : undefined,
+            command.message.kind === 'appendEntriesResponse' ? command.message.matchIndex : 0,
+          );
           break;
         case 'replicate':
           void this.#replicate(command).catch((error: Error) => this.#fail(error));
@@ -584,8 +607,12 @@ export class ReplicatedLog {
     }
     this.#remember(entries);
     const logId = { term: last.term, index: last.index };
+    traceWrite('wal.append', last.index);
     this.#wal.append(entries).then(
-      () => this.#enqueue({ input: { kind: 'appended', logId } }),
+      () => {
+        traceWrite('wal.durable', last.index);
+        this.#enqueue({ input: { kind: 'appended', logId } });
+      },
       (error: Error) => this.#fail(error),
     );
   }
@@ -618,6 +645,8 @@ export class ReplicatedLog {
         entries,
         leaderCommit: command.leaderCommit,
       }),
+      entries.length > 0 ? `l.repl.${command.to}` : undefined,
+      command.toIndex,
     );
   }
 
@@ -625,15 +654,19 @@ export class ReplicatedLog {
    * Queues a message for `to`; everything queued for a peer during this event-loop turn goes in
    * one transport frame (one socket write) at the next `setImmediate`. Order per peer is kept.
    */
-  #sendTo(to: string, bytes: Uint8Array): void {
+  #sendTo(to: string, bytes: Uint8Array, tracePoint?: string, traceIndex = 0): void {
     let box = this.#outbox.get(to);
     if (box === undefined) {
-      box = { parts: [], bytes: 0 };
+      box = { parts: [], bytes: 0, traced: [] };
       this.#outbox.set(to, box);
     }
     if (box.parts.length > 0 && box.bytes + bytes.byteLength > outboxBytesMax) this.#flushTo(to, box);
     box.parts.push(bytes);
     box.bytes += bytes.byteLength;
+    if (tracePoint !== undefined && writeTraceOn) {
+      traceWrite(`${tracePoint}.queued`, traceIndex);
+      box.traced.push({ point: tracePoint, index: traceIndex });
+    }
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(() => this.#flush());
@@ -646,7 +679,7 @@ export class ReplicatedLog {
     for (const [to, box] of this.#outbox) this.#flushTo(to, box);
   }
 
-  #flushTo(to: string, box: { parts: Uint8Array[]; bytes: number }): void {
+  #flushTo(to: string, box: Outbox): void {
     if (box.parts.length === 0) return;
     const [only] = box.parts;
     this.#transport.send(
@@ -655,6 +688,10 @@ export class ReplicatedLog {
     );
     box.parts = [];
     box.bytes = 0;
+    if (box.traced.length > 0) {
+      for (const traced of box.traced) traceWrite(`${traced.point}.written`, traced.index);
+      box.traced = [];
+    }
   }
 
   #remember(entries: readonly LogEntry[]): void {
@@ -692,6 +729,7 @@ export class ReplicatedLog {
 
   #commit(index: number): void {
     if (index <= this.#commitIndex) return;
+    traceWrite('commit', index);
     this.#commitIndex = index;
     for (const [entryIndex, waiter] of this.#awaiting) {
       if (entryIndex > index) continue;

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { resolve } from 'node:path';
+import { traceWrite } from '../node/write-trace.js';
 import type { LogEntry } from './entry.js';
 import { encodeFrameInto, frameBytesMax } from './frame.js';
 import { encodeSeal } from './frame-segment.js';
@@ -542,8 +543,12 @@ export class Wal {
     const segment = this.#segments[this.#segments.length - 1]!;
     assert(firstIndex === segment.lastIndex + 1, `batch starts at ${firstIndex} after ${segment.lastIndex}`);
     const encoded = this.#encodeBatch(batch);
+    const lastIndex = batch.entries.at(-1)?.index ?? 0;
+    traceWrite('wal.write', lastIndex);
     await writeAt(this.#activeFd, encoded.bytes, segment.framesEndBytes);
+    traceWrite('wal.written', lastIndex);
     if (this.#options.fsync) await syncData(this.#activeFd);
+    traceWrite('wal.synced', lastIndex);
     this.#recordWritten(segment, batch, encoded.frameBytes);
     this.#head += batch.done.length;
     for (const op of batch.done) op.settle.resolve();
