@@ -8,7 +8,16 @@ import { OffsetTable } from './offset-table.js';
 import { ReadGate } from './read-gate.js';
 import { type RecoveryReport, recoverWal } from './recovery.js';
 import { createSegment, type Segment, verifySealedSegment } from './segment.js';
-import { closeFile, openFile, syncData, syncDir, truncateFile, writeAt } from './segment-files.js';
+import {
+  appendHandleFlags,
+  closeFile,
+  dsyncFlag,
+  openFile,
+  syncData,
+  syncDir,
+  truncateFile,
+  writeAt,
+} from './segment-files.js';
 import { type ReadBudget, SegmentReader } from './segment-reader.js';
 import { TermRuns } from './term-runs.js';
 import { WalClosedError, WalFailedError } from './wal-errors.js';
@@ -547,7 +556,9 @@ export class Wal {
     traceWrite('wal.write', lastIndex);
     await writeAt(this.#activeFd, encoded.bytes, segment.framesEndBytes);
     traceWrite('wal.written', lastIndex);
-    if (this.#options.fsync) await syncData(this.#activeFd);
+    // With fsync on, the active handle is O_DSYNC where the platform has it (appendHandleFlags):
+    // the write returned once durable, as write + fdatasync, with one threadpool trip less.
+    if (this.#options.fsync && dsyncFlag === 0) await syncData(this.#activeFd);
     traceWrite('wal.synced', lastIndex);
     this.#recordWritten(segment, batch, encoded.frameBytes);
     this.#head += batch.done.length;
@@ -584,11 +595,15 @@ export class Wal {
     }
     await this.#closeActive();
     this.#reader.adopt(active.firstIndex, this.#activeOffsets);
-    const created = await createSegment(this.dir, {
-      firstIndex: active.lastIndex + 1,
-      prevTerm: this.#written.lastTerm,
-      createdMs: this.#options.clock(),
-    });
+    const created = await createSegment(
+      this.dir,
+      {
+        firstIndex: active.lastIndex + 1,
+        prevTerm: this.#written.lastTerm,
+        createdMs: this.#options.clock(),
+      },
+      this.#options.fsync,
+    );
     this.#segments.push(created.segment);
     this.#activeFd = created.fd;
     this.#activeOffsets = new OffsetTable();
@@ -628,7 +643,7 @@ export class Wal {
     const segment = this.#segments[target]!;
     this.#activeOffsets = await this.#reader.completeTable(segment);
     this.#reader.forget(segment.firstIndex);
-    this.#activeFd = await openFile(segment.path, 'r+');
+    this.#activeFd = await openFile(segment.path, appendHandleFlags('r+', this.#options.fsync));
   }
 
   async #purgeLocked(index: number, nowMs: number): Promise<PurgeResult> {
