@@ -137,6 +137,7 @@ for (const row of rows.sort((a, b) => a.p50 - b.p50))
 
 // Steps: per transaction, the time between consecutive points of the path (f1: the follower whose ack made the quorum).
 const steps: Array<[string, string]> = [
+  ['L cap.first', 'L cap.recv'],
   ['L cap.recv', 'L cap.next'],
   ['L cap.next', 'L propose'],
   ['L propose', 'L wal.append'],

@@ -175,7 +175,9 @@ export class CaptureLoop {
       if (!plantedAckBeforeQuorum) capture.acknowledge(head.transaction);
       if (writeTraceOn) {
         const index = outcome.logId.index;
-        traceWriteAt('cap.recv', index, stampOf(head.transaction));
+        const received = stampOf(head.transaction);
+        traceWriteAt('cap.first', index, received.firstNs);
+        traceWriteAt('cap.recv', index, received.ns);
         traceWriteAt('cap.next', index, head.handedOutNs);
         traceWriteAt('propose', index, head.proposedNs);
         traceWriteAt('outcome', index, resolvedNs);

@@ -34,13 +34,16 @@ export function traceNow(): bigint {
   return writeTraceOn ? process.hrtime.bigint() : 0n;
 }
 
-const stamps = new WeakMap<object, bigint>();
-/** Remembers when `subject` (a captured transaction) was received; `stampOf` reads it back. */
-export function stamp(subject: object): void {
-  if (writeTraceOn) stamps.set(subject, process.hrtime.bigint());
+const stamps = new WeakMap<object, { readonly firstNs: bigint; readonly ns: bigint }>();
+/**
+ * Remembers when `subject` (a captured transaction) was complete, and when its first packet
+ * arrived (`firstNs`); `stampOf` reads them back.
+ */
+export function stamp(subject: object, firstNs: bigint): void {
+  if (writeTraceOn) stamps.set(subject, { firstNs, ns: process.hrtime.bigint() });
 }
-export function stampOf(subject: object): bigint {
-  return stamps.get(subject) ?? 0n;
+export function stampOf(subject: object): { readonly firstNs: bigint; readonly ns: bigint } {
+  return stamps.get(subject) ?? { firstNs: 0n, ns: 0n };
 }
 
 export function traceWrite(point: string, index: number): void {
