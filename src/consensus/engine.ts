@@ -1036,7 +1036,7 @@ export class Engine {
   }
 
   /**
-   * Tells each follower with nothing in flight the commit index it has not heard yet (a heartbeat
+   * When every entry is committed, tells each follower with nothing in flight the commit index it has not heard yet (a heartbeat
    * carrying min(commit, its match)). Without it a follower learned a commit only with the next
    * append or heartbeat: at one write at a time, it applied transaction N when N+1 arrived, and
    * its MariaDB's commit of N competed with its WAL fsync of N+1 on the quorum's path (trace:
@@ -1044,6 +1044,10 @@ export class Engine {
    * follower with appends in flight hears the commit in its next append.
    */
   private announceCommit(): void {
+    // Only in a lull (everything this leader holds is committed): under sustained writes the
+    // next append carries the commit index soon anyway, and a notice plus its response per
+    // commit per follower would cost CPU where throughput is bound by it.
+    if (this.commitIndex < this.log.lastIndex) return;
     for (const progress of this.progress.values()) {
       if (progress.state !== 'replicate' || progress.inflight.length > 0) continue;
       const commitIndex = Math.min(this.commitIndex, progress.matchIndex);

@@ -197,6 +197,21 @@ describe('leader: commit and flow control', () => {
     expect(sent(next)).toEqual([]);
   });
 
+  test('under sustained writes no separate notice: while an entry is not committed, the next append carries the commit index', () => {
+    const e = leader();
+    step(e, { kind: 'propose', payload });
+    step(e, { kind: 'propose', payload });
+    // n2 holds 2 and 3 (nothing in flight); the leader's own fsync of 3 is still running.
+    receive(e, ack('n2', 1, 3));
+    expect(step(e, { kind: 'appended', logId: { term: 1, index: 2 } })).toEqual([
+      { kind: 'commit', index: 2 },
+    ]);
+    expect(step(e, { kind: 'appended', logId: { term: 1, index: 3 } })).toEqual([
+      { kind: 'commit', index: 3 },
+      { kind: 'send', message: { kind: 'heartbeat', from: 'n1', to: 'n2', term: 1, commitIndex: 3 } },
+    ]);
+  });
+
   test('an entry of an earlier term is not committed by counting; the no-op of the new term commits it (raft §5.4.2)', () => {
     const e = engine('n1', { recovered: recovered([1, 2], 2) });
     ticks(e, 11);
