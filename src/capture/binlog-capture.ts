@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
+import { stamp, traceNow } from '../node/write-trace.js';
 import type { BinlogChecksumAlgorithm } from '../protocol/binlog/binlog-checksum.js';
 import {
   type BinlogDecodeContext,
@@ -115,6 +116,8 @@ export class BinlogCapture {
   readonly #handedOut = new WeakSet<CapturedTransaction>();
   #handedOutCount = 0;
   #acknowledged: BinlogPosition | undefined;
+  /** WOLFSCALE_WRITE_TRACE: when the current group's GTID event arrived. */
+  #groupStartNs = 0n;
   #client: MysqlClient | undefined;
   #streaming = false;
   #paused = false;
@@ -382,6 +385,7 @@ export class BinlogCapture {
       case 'binlog_checkpoint':
         return { context, binlogFile };
       default: {
+        if (event.body.kind === 'gtid') this.#groupStartNs = traceNow();
         const formatDescription = this.#formatDescription;
         if (formatDescription === undefined)
           throw new Error(`MariaDB at ${this.#where} sent events before a FORMAT_DESCRIPTION`);
@@ -418,6 +422,7 @@ export class BinlogCapture {
       return;
     }
     this.#position.set(transaction.gtid.domainId, transaction.gtid);
+    stamp(transaction, this.#groupStartNs);
     // Counted here and released in #handOut, also when a waiting next() takes it at once.
     this.#queuedBytes += transaction.events.kind === 'memory' ? transaction.eventBytes : 0;
     const waiter = this.#waiter;

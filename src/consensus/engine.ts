@@ -874,6 +874,7 @@ export class Engine {
     this.persistedIndex = logId.index;
     if (this.role === 'leader') {
       this.maybeCommit();
+      if (this.role === 'leader') this.announceCommit();
       return;
     }
     this.advanceFollowerCommit();
@@ -969,6 +970,7 @@ export class Engine {
       toIndex,
       leaderCommit: this.commitIndex,
     });
+    progress.commitSent = Math.max(progress.commitSent, this.commitIndex);
     if (progress.state !== 'replicate' || toIndex < fromIndex) return;
     const bytes = this.entrySizes.bytesBetween(fromIndex, toIndex);
     progress.inflight.push({ lastIndex: toIndex, entryCount: toIndex - fromIndex + 1, bytes });
@@ -1030,6 +1032,29 @@ export class Engine {
     this.maybePromoteLearner();
     this.maybeSendTimeoutNow();
     this.sendAppend(progress.id);
+    this.announceCommit();
+  }
+
+  /**
+   * When every entry is committed, tells each follower with nothing in flight the commit index it has not heard yet (a heartbeat
+   * carrying min(commit, its match)). Without it a follower learned a commit only with the next
+   * append or heartbeat: at one write at a time, it applied transaction N when N+1 arrived, and
+   * its MariaDB's commit of N competed with its WAL fsync of N+1 on the quorum's path (trace:
+   * `scripts/write-trace.ts`); with no further write it waited a heartbeat interval to apply. A
+   * follower with appends in flight hears the commit in its next append.
+   */
+  private announceCommit(): void {
+    // Only in a lull (everything this leader holds is committed): under sustained writes the
+    // next append carries the commit index soon anyway, and a notice plus its response per
+    // commit per follower would cost CPU where throughput is bound by it.
+    if (this.commitIndex < this.log.lastIndex) return;
+    for (const progress of this.progress.values()) {
+      if (progress.state !== 'replicate' || progress.inflight.length > 0) continue;
+      const commitIndex = Math.min(this.commitIndex, progress.matchIndex);
+      if (commitIndex <= progress.commitSent) continue;
+      progress.commitSent = commitIndex;
+      this.send({ kind: 'heartbeat', from: this.id, to: progress.id, term: this.term, commitIndex });
+    }
   }
 
   private toProbe(progress: Progress): void {
@@ -1167,13 +1192,9 @@ export class Engine {
 
   private broadcastHeartbeat(): void {
     for (const progress of this.progress.values()) {
-      this.send({
-        kind: 'heartbeat',
-        from: this.id,
-        to: progress.id,
-        term: this.term,
-        commitIndex: Math.min(this.commitIndex, progress.matchIndex),
-      });
+      const commitIndex = Math.min(this.commitIndex, progress.matchIndex);
+      progress.commitSent = Math.max(progress.commitSent, commitIndex);
+      this.send({ kind: 'heartbeat', from: this.id, to: progress.id, term: this.term, commitIndex });
     }
   }
 

@@ -49,6 +49,8 @@ export interface Progress {
   } | null;
   /** The purge point was offered once since the last progress (see Engine.sendAppend). */
   purgePointTried: boolean;
+  /** The highest commit index sent to this follower (in an append or a heartbeat). */
+  commitSent: number;
 }
 
 export function newProgress(id: NodeId, nextIndex: number, nowTicks: number): Progress {
@@ -67,6 +69,7 @@ export function newProgress(id: NodeId, nextIndex: number, nowTicks: number): Pr
     firstIndex: null,
     migration: null,
     purgePointTried: false,
+    commitSent: 0,
   };
 }
 

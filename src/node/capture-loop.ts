@@ -7,6 +7,7 @@ import {
 } from '../capture/captured-transaction.js';
 import type { ProposeOutcome, ReplicatedLog } from './replicated-log.js';
 import { encodeTransaction } from './transaction-payload.js';
+import { stampOf, traceNow, traceWrite, traceWriteAt, writeTraceOn } from './write-trace.js';
 
 /**
  * A DELIBERATELY BROKEN BUILD for the chaos suite's planted-bug test (issue 9,
@@ -47,6 +48,9 @@ interface Pending {
   readonly transaction: CapturedTransaction;
   readonly outcome: Promise<ProposeOutcome>;
   readonly handedOutMs: number;
+  /** WOLFSCALE_WRITE_TRACE: when the capture handed it out, and when the proposals were queued. */
+  readonly handedOutNs: bigint;
+  readonly proposedNs: bigint;
 }
 
 export class CaptureLoop {
@@ -87,9 +91,11 @@ export class CaptureLoop {
     while (this.#stopped === undefined) {
       let transaction: CapturedTransaction;
       let handedOutMs: number;
+      let handedOutNs: bigint;
       try {
         transaction = await capture.next();
         handedOutMs = performance.now();
+        handedOutNs = traceNow();
       } catch (error) {
         this.#halt(`capture ended: ${(error as Error).message}`);
         return;
@@ -109,8 +115,15 @@ export class CaptureLoop {
         chunkBytesMax,
       );
       // All chunks are queued in one synchronous run, so nothing can take an index between them.
+      const proposedNs = traceNow();
       const outcomes = chunks.map((chunk) => log.propose(chunk));
-      this.#pending.push({ transaction, outcome: outcomes.at(-1) as Promise<ProposeOutcome>, handedOutMs });
+      this.#pending.push({
+        transaction,
+        outcome: outcomes.at(-1) as Promise<ProposeOutcome>,
+        handedOutMs,
+        handedOutNs,
+        proposedNs,
+      });
       if (plantedAckBeforeQuorum) capture.acknowledge(transaction);
       this.#pendingWake?.();
       while (this.#pending.length >= pendingMax && this.#stopped === undefined) {
@@ -133,6 +146,7 @@ export class CaptureLoop {
         continue;
       }
       const outcome = await head.outcome;
+      const resolvedNs = traceNow();
       const gate = outcome.ok ? this.#options.ackGate?.() : undefined;
       if (gate !== undefined) await Promise.race([gate, this.#halted]);
       this.#pending.shift();
@@ -159,6 +173,16 @@ export class CaptureLoop {
         performance.now() - head.handedOutMs,
       );
       if (!plantedAckBeforeQuorum) capture.acknowledge(head.transaction);
+      if (writeTraceOn) {
+        const index = outcome.logId.index;
+        const received = stampOf(head.transaction);
+        traceWriteAt('cap.first', index, received.firstNs);
+        traceWriteAt('cap.recv', index, received.ns);
+        traceWriteAt('cap.next', index, head.handedOutNs);
+        traceWriteAt('propose', index, head.proposedNs);
+        traceWriteAt('outcome', index, resolvedNs);
+        traceWrite('ack', index);
+      }
       await releaseTransaction(head.transaction);
     }
   }

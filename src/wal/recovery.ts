@@ -4,6 +4,7 @@ import { scanSegment } from './frame-scan.js';
 import { OffsetTable } from './offset-table.js';
 import { createSegment, readSegmentHeader, readSegmentSeal, type Segment } from './segment.js';
 import {
+  appendHandleFlags,
   closeFile,
   type ListedSegment,
   listSegments,
@@ -100,7 +101,7 @@ async function removeTempFiles(dir: string, tempPaths: readonly string[], option
 
 /** Opens the last segment: every frame is checked, and a torn tail is cut off durably. */
 async function recoverLast(listed: ListedSegment, options: ResolvedWalOptions) {
-  const fd = await openFile(listed.path, 'r+');
+  const fd = await openFile(listed.path, appendHandleFlags('r+', options.fsync));
   try {
     const header = await readSegmentHeader(fd, listed.path, listed.firstIndex);
     const bytes = await fs.promises.readFile(listed.path);
@@ -151,7 +152,11 @@ export async function recoverWal(dir: string, options: ResolvedWalOptions): Prom
   await removeTempFiles(dir, listing.tempPaths, options);
   const lastListed = listing.segments[listing.segments.length - 1];
   if (lastListed === undefined) {
-    const created = await createSegment(dir, { firstIndex: 1, prevTerm: 0, createdMs: options.clock() });
+    const created = await createSegment(
+      dir,
+      { firstIndex: 1, prevTerm: 0, createdMs: options.clock() },
+      options.fsync,
+    );
     const terms = new TermRuns(0, 0);
     const report: RecoveryReport = {
       segmentsFound: 0,

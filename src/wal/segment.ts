@@ -12,6 +12,7 @@ import {
   type SegmentSeal,
 } from './frame-segment.js';
 import {
+  appendHandleFlags,
   closeFile,
   fileBytes,
   openFile,
@@ -42,15 +43,17 @@ export interface Segment {
 /**
  * Creates a segment durably: header written to a temp file and fsynced, renamed to its final
  * name, directory fsynced. A crash leaves either no segment or one with a whole header (plus a
- * temp file that the next open removes). Returns the open fd for appending.
+ * temp file that the next open removes). Returns the open fd for appending (O_DSYNC when
+ * `durableWrites`: see `appendHandleFlags`).
  */
 export async function createSegment(
   dir: string,
   header: SegmentHeader,
+  durableWrites: boolean,
 ): Promise<{ segment: Segment; fd: number }> {
   const path = join(dir, segmentFileName(header.firstIndex));
   const tempPath = `${path.slice(0, -'.wal'.length)}${TEMP_SUFFIX}`;
-  const fd = await openFile(tempPath, 'w+');
+  const fd = await openFile(tempPath, appendHandleFlags('w+', durableWrites));
   try {
     await writeAt(fd, encodeSegmentHeader(header), 0);
     await syncData(fd);

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import { resolve } from 'node:path';
+import { traceWrite } from '../node/write-trace.js';
 import type { LogEntry } from './entry.js';
 import { encodeFrameInto, frameBytesMax } from './frame.js';
 import { encodeSeal } from './frame-segment.js';
@@ -7,7 +8,16 @@ import { OffsetTable } from './offset-table.js';
 import { ReadGate } from './read-gate.js';
 import { type RecoveryReport, recoverWal } from './recovery.js';
 import { createSegment, type Segment, verifySealedSegment } from './segment.js';
-import { closeFile, openFile, syncData, syncDir, truncateFile, writeAt } from './segment-files.js';
+import {
+  appendHandleFlags,
+  closeFile,
+  dsyncFlag,
+  openFile,
+  syncData,
+  syncDir,
+  truncateFile,
+  writeAt,
+} from './segment-files.js';
 import { type ReadBudget, SegmentReader } from './segment-reader.js';
 import { TermRuns } from './term-runs.js';
 import { WalClosedError, WalFailedError } from './wal-errors.js';
@@ -542,8 +552,14 @@ export class Wal {
     const segment = this.#segments[this.#segments.length - 1]!;
     assert(firstIndex === segment.lastIndex + 1, `batch starts at ${firstIndex} after ${segment.lastIndex}`);
     const encoded = this.#encodeBatch(batch);
+    const lastIndex = batch.entries.at(-1)?.index ?? 0;
+    traceWrite('wal.write', lastIndex);
     await writeAt(this.#activeFd, encoded.bytes, segment.framesEndBytes);
-    if (this.#options.fsync) await syncData(this.#activeFd);
+    traceWrite('wal.written', lastIndex);
+    // With fsync on, the active handle is O_DSYNC where the platform has it (appendHandleFlags):
+    // the write returned once durable, as write + fdatasync, with one threadpool trip less.
+    if (this.#options.fsync && dsyncFlag === 0) await syncData(this.#activeFd);
+    traceWrite('wal.synced', lastIndex);
     this.#recordWritten(segment, batch, encoded.frameBytes);
     this.#head += batch.done.length;
     for (const op of batch.done) op.settle.resolve();
@@ -579,11 +595,15 @@ export class Wal {
     }
     await this.#closeActive();
     this.#reader.adopt(active.firstIndex, this.#activeOffsets);
-    const created = await createSegment(this.dir, {
-      firstIndex: active.lastIndex + 1,
-      prevTerm: this.#written.lastTerm,
-      createdMs: this.#options.clock(),
-    });
+    const created = await createSegment(
+      this.dir,
+      {
+        firstIndex: active.lastIndex + 1,
+        prevTerm: this.#written.lastTerm,
+        createdMs: this.#options.clock(),
+      },
+      this.#options.fsync,
+    );
     this.#segments.push(created.segment);
     this.#activeFd = created.fd;
     this.#activeOffsets = new OffsetTable();
@@ -623,7 +643,7 @@ export class Wal {
     const segment = this.#segments[target]!;
     this.#activeOffsets = await this.#reader.completeTable(segment);
     this.#reader.forget(segment.firstIndex);
-    this.#activeFd = await openFile(segment.path, 'r+');
+    this.#activeFd = await openFile(segment.path, appendHandleFlags('r+', this.#options.fsync));
   }
 
   async #purgeLocked(index: number, nowMs: number): Promise<PurgeResult> {

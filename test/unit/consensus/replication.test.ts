@@ -1,6 +1,17 @@
 import { describe, expect, test } from 'vitest';
 import type { Command } from '../../../src/consensus/index.js';
-import { ack, engine, entry, kinds, leader, receive, recovered, step, ticks } from './engine-helpers.js';
+import {
+  ack,
+  engine,
+  entry,
+  kinds,
+  leader,
+  receive,
+  recovered,
+  sent,
+  step,
+  ticks,
+} from './engine-helpers.js';
 
 const payload = new Uint8Array([7]);
 
@@ -157,8 +168,47 @@ describe('leader: commit and flow control', () => {
     const proposed = step(e, { kind: 'propose', payload });
     expect(kinds(proposed)).toEqual(['append', 'proposalAccepted', 'replicate', 'replicate']);
     expect(receive(e, ack('n2', 1, 2))).toEqual([]);
+    // n2 has nothing in flight: it hears the commit at once; n3's append of 2 is still in flight.
     expect(step(e, { kind: 'appended', logId: { term: 1, index: 2 } })).toEqual([
       { kind: 'commit', index: 2 },
+      { kind: 'send', message: { kind: 'heartbeat', from: 'n1', to: 'n2', term: 1, commitIndex: 2 } },
+    ]);
+  });
+
+  test('a follower with nothing in flight hears a new commit index at once, once; one with an append in flight when its ack comes', () => {
+    const e = leader();
+    step(e, { kind: 'propose', payload });
+    step(e, { kind: 'appended', logId: { term: 1, index: 2 } });
+    // n2's ack makes the quorum: the commit goes to n2 (its pipeline is empty), not to n3 yet.
+    const committed = receive(e, ack('n2', 1, 2));
+    expect(committed).toEqual([
+      { kind: 'commit', index: 2 },
+      { kind: 'send', message: { kind: 'heartbeat', from: 'n1', to: 'n2', term: 1, commitIndex: 2 } },
+    ]);
+    // n3 acknowledges 2 later: it learns that 2 is committed; never beyond what it holds.
+    expect(receive(e, ack('n3', 1, 2))).toEqual([
+      { kind: 'send', message: { kind: 'heartbeat', from: 'n1', to: 'n3', term: 1, commitIndex: 2 } },
+    ]);
+    // Nothing new: no second notice.
+    expect(receive(e, ack('n3', 1, 2))).toEqual([]);
+    // The next proposal's appends carry the commit index; no separate notice while they fly.
+    const next = step(e, { kind: 'propose', payload });
+    expect(next).toContainEqual(expect.objectContaining({ kind: 'replicate', to: 'n2', leaderCommit: 2 }));
+    expect(sent(next)).toEqual([]);
+  });
+
+  test('under sustained writes no separate notice: while an entry is not committed, the next append carries the commit index', () => {
+    const e = leader();
+    step(e, { kind: 'propose', payload });
+    step(e, { kind: 'propose', payload });
+    // n2 holds 2 and 3 (nothing in flight); the leader's own fsync of 3 is still running.
+    receive(e, ack('n2', 1, 3));
+    expect(step(e, { kind: 'appended', logId: { term: 1, index: 2 } })).toEqual([
+      { kind: 'commit', index: 2 },
+    ]);
+    expect(step(e, { kind: 'appended', logId: { term: 1, index: 3 } })).toEqual([
+      { kind: 'commit', index: 3 },
+      { kind: 'send', message: { kind: 'heartbeat', from: 'n1', to: 'n2', term: 1, commitIndex: 3 } },
     ]);
   });
 

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -90,6 +90,24 @@ describe('replicated log over real sockets and disks', () => {
     const orders = await Promise.all(logs.map(transactions));
     expect(orders[1]).toEqual(orders[0]);
     expect(orders[2]).toEqual(orders[0]);
+  });
+
+  test('committed entries of the recent window are read from memory, within bytesMax (a restarted node reads the WAL: next test)', async () => {
+    const logs = await Promise.all([start(0), start(1), start(2)]);
+    await waitFor('node-1 to lead', () => leaderOf(logs) === 'node-1', { timeoutMs: 10_000 });
+    const outcomes = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => (logs[0] as ReplicatedLog).propose(payload(`tx-${i}`))),
+    );
+    const last = Math.max(...outcomes.map((outcome) => (outcome.ok ? outcome.logId.index : 0)));
+    for (const log of logs) await waitFor(`${log.nodeId} to commit`, () => log.commitIndex >= last);
+    // With its segment files gone, a node can only answer from memory.
+    for (const log of logs) {
+      const walDir = join(root, log.nodeId, 'wal');
+      for (const name of await readdir(walDir)) await rm(join(walDir, name));
+      expect((await transactions(log)).sort()).toEqual(['tx-0', 'tx-1', 'tx-2', 'tx-3', 'tx-4']);
+      const first = await log.read(1, last, 1);
+      expect(first.map((entry) => entry.index)).toEqual([1]);
+    }
   });
 
   test('a lost leader is replaced by the next id; back and caught up, the lowest id leads again', async () => {

@@ -140,6 +140,11 @@ describe('group commit and concurrency', () => {
       callback(
         Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }),
       )) as typeof fs.fdatasync);
+    // Where the append handle is O_DSYNC, the write itself is the fsync and fails instead.
+    vi.spyOn(fs, 'write').mockImplementation(((...args: unknown[]) =>
+      (args.at(-1) as (error: Error | null) => void)(
+        Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' }),
+      )) as typeof fs.write);
     const failed = wal.append(makeEntries(4, 1));
     const queued = wal.append(makeEntries(5, 1));
     await expect(failed).rejects.toThrow(WalFailedError);
@@ -150,6 +155,47 @@ describe('group commit and concurrency', () => {
     const reopened = await Wal.open(dir);
     expect(reopened.lastIndex()).toBeGreaterThanOrEqual(3);
     await reopened.close();
+  });
+});
+
+/** The open flags of this process's handles on `*.wal` files in `walDir` (Linux /proc). */
+function segmentHandleFlags(walDir: string): number[] {
+  const flags: number[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (!target.startsWith(walDir) || !target.endsWith('.wal')) continue;
+    const line = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+    if (line?.[1] !== undefined) flags.push(Number.parseInt(line[1], 8));
+  }
+  return flags;
+}
+
+describe.runIf(process.platform === 'linux')('durable writes in one call', () => {
+  test('with fsync on, the append handle is O_DSYNC, also after a roll, a truncation and a reopen; not with fsync off', async () => {
+    const dsync = fs.constants.O_DSYNC;
+    const wal = await Wal.open(dir, SMALL);
+    for (let first = 1; first <= 60; first += 10)
+      await wal.append(makeEntries(first, 10, { bytes: 100, term: 1 }));
+    expect(wal.segmentCount()).toBeGreaterThan(2);
+    await wal.truncateFrom(5);
+    await wal.append(makeEntries(5, 3, { bytes: 100, term: 2 }));
+    const afterWrites = segmentHandleFlags(dir);
+    expect(afterWrites.length).toBeGreaterThan(0);
+    expect(afterWrites.every((flags) => (flags & dsync) !== 0)).toBe(true);
+    await wal.close();
+    const reopened = await Wal.open(dir, SMALL);
+    expect(segmentHandleFlags(dir).every((flags) => (flags & dsync) !== 0)).toBe(true);
+    expect(segmentHandleFlags(dir).length).toBeGreaterThan(0);
+    await reopened.close();
+    const unsynced = await Wal.open(dir, { ...SMALL, fsync: false });
+    await unsynced.append(makeEntries(8, 2, { bytes: 100, term: 2 }));
+    expect(segmentHandleFlags(dir).some((flags) => (flags & dsync) !== 0)).toBe(false);
+    await unsynced.close();
   });
 });
 
