@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as mariadb from 'mariadb';
 import { Playground, type PlaygroundNode } from '../../src/cli/playground-command.js';
@@ -441,6 +441,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const header = `wolfscale chaos: ${options.nodes} nodes, ${options.durationS} s, seed ${options.seed}, nemeses ${options.nemeses.join(',')}${options.applyMode === 'replica' ? ', apply.mode replica' : ''}${options.nodeEnv?.['WOLFSCALE_PLANTED_BUG'] === undefined ? '' : `, PLANTED BUG ${options.nodeEnv['WOLFSCALE_PLANTED_BUG']}`}`;
     const summary = summarise(result, faults, header);
     await mkdir(options.outDir, { recursive: true });
+    if (!result.valid) await keepDatabaseLogs(pg, options.outDir, log);
     const historyPath = join(options.outDir, 'history.json');
     // The summary and the logs first: they are small, and a 900 s run's history is not.
     await writeFile(join(options.outDir, 'summary.txt'), `${summary}\n`);
@@ -591,6 +592,26 @@ async function healAll(pg: Playground, mesh: RelayMesh, watch: CrashWatch): Prom
       watch.start(node);
     }
   }
+}
+
+/**
+ * An invalid run keeps every node's MariaDB binlog files and error log in `outDir/<node>-mariadb/`
+ * (the playground removes the data directories when the run ends): failure 18 could not be
+ * explained because node-4's binlog went with its data directory.
+ */
+async function keepDatabaseLogs(pg: Playground, outDir: string, log: (line: string) => void): Promise<void> {
+  for (const node of pg.nodes) {
+    const target = join(outDir, `${node.id}-mariadb`);
+    await mkdir(target, { recursive: true });
+    const dataDir = node.server.dataDir;
+    const files = (await readdir(dataDir).catch(() => [] as string[])).filter(
+      (name) => /^binlog\./.test(name) || name === 'error.log',
+    );
+    for (const name of files) await copyFile(join(dataDir, name), join(target, name)).catch(() => undefined);
+  }
+  log(
+    `chaos: the run is invalid; every node's MariaDB binlogs and error log are kept in ${outDir}/<node>-mariadb/`,
+  );
 }
 
 /** Signals a child process; false when it has exited (ESRCH) or never started. */

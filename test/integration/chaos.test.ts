@@ -1,3 +1,4 @@
+import { readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -25,6 +26,11 @@ describe('chaos', () => {
     expect(report.faults.length, report.summary).toBeGreaterThan(0);
     expect(report.result.valid, report.summary).toBe(false);
     expect(report.result.lost.length, report.summary).toBeGreaterThan(0);
+    // An invalid run keeps each MariaDB's binlogs and error log for the post-mortem.
+    const kept = await readdir(join(out('planted'), 'node-1-mariadb'));
+    expect(kept).toContain('error.log');
+    expect(kept.some((name) => /^binlog\.0/.test(name))).toBe(true);
+    await rm(out('planted'), { recursive: true, force: true });
   }, 400_000);
 
   test('real build, 3 nodes, mixed nemeses for ~100 s: nothing acknowledged lost, bank conserved, lists consistent, all nodes equal and ACTIVE', async () => {
