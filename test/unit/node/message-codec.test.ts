@@ -135,7 +135,10 @@ describe('cluster message codec', () => {
 });
 
 describe('message batches', () => {
-  test.prop([fc.array(fc.uint8Array({ minLength: 2, maxLength: 64 }), { minLength: 1, maxLength: 20 })])(
+  // Parts that start like a batch header are refused by design (a batch inside a batch, tested
+  // below); the generator leaves them out (1 part in 65,536 does: this test failed on seed 305415678).
+  const part = fc.uint8Array({ minLength: 2, maxLength: 64 }).filter((bytes) => !isMessageBatch(bytes));
+  test.prop([fc.array(part, { minLength: 1, maxLength: 20 })])(
     'round trip in order; truncations are error values',
     (parts) => {
       const bytes = encodeMessageBatch(parts);
