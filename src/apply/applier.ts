@@ -124,6 +124,8 @@ interface Session {
    * applier dropped it. Every query on the session races it, so none waits past that.
    */
   readonly lost: Deferred<Error>;
+  /** Rejects once `lost` settles: what every query on the session races (made once per session). */
+  readonly failed: Promise<never>;
   /** The sends of the transactions placed on this session, one after the other. */
   chain: Promise<void>;
   /** The FORMAT_DESCRIPTION this session has replayed last. */
@@ -212,7 +214,10 @@ export class Applier {
       const lost = deferred<Error>();
       // The driver emits 'error' once its socket is gone and what was in flight failed.
       connection.on('error', (error: Error) => lost.resolve(error));
-      return { connection, lost, chain: Promise.resolve(), formatDescription: undefined };
+      const failed = lost.promise.then(lostQuery);
+      // Handled here too: a session lost with no query in flight must not be an unhandled rejection.
+      failed.catch(() => undefined);
+      return { connection, lost, failed, chain: Promise.resolve(), formatDescription: undefined };
     });
     this.#control = control;
     this.#schedule = new ApplySchedule(sessions.length);
@@ -498,7 +503,7 @@ export class Applier {
     const session = entry.session;
     const send = (index: number): void => {
       const sql = queries[index] as string;
-      const result = Promise.race([session.connection.query(sql), session.lost.promise.then(lostQuery)]).then(
+      const result = Promise.race([session.connection.query(sql), session.failed]).then(
         () => undefined,
         (error: unknown) => Object.assign(asError(error), { statementIndex: index }),
       );

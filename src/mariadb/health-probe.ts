@@ -81,7 +81,7 @@ export async function probeHealth(options: HealthProbeOptions): Promise<Health> 
   abandoned = true;
   // Its query may still be running: not the driver's destroy() (see abandon-connection.ts).
   if (connection !== undefined) abandonConnection(connection, options);
-  // The work promise settles on its own (the destroyed connection fails it); nothing awaits it.
+  // The work promise settles once the KILL lands (or never, if the server hangs); nothing awaits it.
   work.catch(() => undefined);
   return aborted(options, timeoutMs, deadline);
 }

@@ -17,7 +17,7 @@ import type { NodeApplyLoop } from '../../src/node/apply-loop.js';
 import { AtomicJsonFile } from '../../src/node/atomic-json-file.js';
 import type { ReplicatedLog } from '../../src/node/replicated-log.js';
 import { Rewind } from '../../src/node/rewind.js';
-import type { MariaDbSet } from '../../src/testing/mariadb-harness.js';
+import type { MariaDbServer, MariaDbSet } from '../../src/testing/mariadb-harness.js';
 import { startMariaDb } from '../support/mariadb.js';
 
 interface Fixture {
@@ -229,6 +229,29 @@ describe('a rewind interrupted while undoing, at restart', () => {
 });
 
 /**
+ * Kills `server`, cuts its current binlog file at the offset `at` picks from the file's events
+ * (as a kill in the middle of MariaDB's writes leaves it), and starts it again. Ends
+ * `connection`; returns the file's name.
+ */
+async function cutBinlog(
+  server: MariaDbServer,
+  connection: Connection,
+  at: (events: ReadonlyArray<{ Pos: number; Event_type: string }>) => number,
+): Promise<string> {
+  const [status] = (await connection.query('SHOW MASTER STATUS')) as Array<{ File: string }>;
+  const file = status!.File;
+  const events = (await connection.query(`SHOW BINLOG EVENTS IN '${file}'`)) as Array<{
+    Pos: number;
+    Event_type: string;
+  }>;
+  await connection.end();
+  await server.kill();
+  await truncate(join(server.dataDir, file), at(events));
+  await server.start();
+  return file;
+}
+
+/**
  * Regression (chaos, 5 nodes, 900 s, seed 32, 2026-12-04): a leader's MariaDB killed in the
  * middle of writing an event left its binlog file ending inside it. MariaDB starts anyway (the
  * cut transaction rolled back, its GTID not counted), but SHOW BINLOG EVENTS over that file fails
@@ -255,19 +278,10 @@ describe('a binlog file that ends inside an event', () => {
     // The transaction the cut file loses. (Its row may or may not be in InnoDB after the restart:
     // it committed before the file was cut, which a real crash cannot do. cut.t is what counts.)
     await connection.query('INSERT INTO cut.u VALUES (1)');
-    const [file] = ((await connection.query('SHOW MASTER STATUS')) as Array<{ File: string }>).map(
-      (r) => r.File,
-    );
-    const events = (await connection.query(`SHOW BINLOG EVENTS IN '${file}'`)) as Array<{
-      Pos: number;
-      Event_type: string;
-    }>;
-    await connection.end();
     // The file ends right before the last transaction's XID event: every event whole.
-    const lastXid = events.filter((e) => e.Event_type === 'Xid').at(-1)!;
-    await server.kill();
-    await truncate(join(server.dataDir, file!), Number(lastXid.Pos));
-    await server.start();
+    await cutBinlog(server, connection, (events) =>
+      Number(events.filter((e) => e.Event_type === 'Xid').at(-1)!.Pos),
+    );
     const again = await server.connect();
     try {
       expect(await again.query('SELECT id FROM cut.t ORDER BY id')).toEqual([{ id: 1 }]);
@@ -291,19 +305,12 @@ describe('a binlog file that ends inside an event', () => {
     // The transaction the tear cuts. (Its row may or may not be in InnoDB after the restart: it
     // committed before the file was cut, which a real crash cannot do. app.t is what counts.)
     await connection.query('INSERT INTO app.u VALUES (1)');
-    const [file] = ((await connection.query('SHOW MASTER STATUS')) as Array<{ File: string }>).map(
-      (r) => r.File,
-    );
-    const events = (await connection.query(`SHOW BINLOG EVENTS IN '${file}'`)) as Array<{
-      Pos: number;
-      Event_type: string;
-    }>;
-    await connection.end();
     // Cut 10 bytes into the last row event: the insert into app.u is torn.
-    const lastRows = events.filter((e) => /^Write_rows/.test(e.Event_type)).at(-1)!;
-    await server.kill();
-    await truncate(join(server.dataDir, file!), Number(lastRows.Pos) + 10);
-    await server.start();
+    const file = await cutBinlog(
+      server,
+      connection,
+      (events) => Number(events.filter((e) => /^Write_rows/.test(e.Event_type)).at(-1)!.Pos) + 10,
+    );
 
     const again = await server.connect();
     try {
