@@ -1,7 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
-import { copyFile, mkdir, readdir, writeFile } from 'node:fs/promises';
+import { copyFile, cp, mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as mariadb from 'mariadb';
 import { Playground, type PlaygroundNode } from '../../src/cli/playground-command.js';
@@ -441,7 +441,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const header = `wolfscale chaos: ${options.nodes} nodes, ${options.durationS} s, seed ${options.seed}, nemeses ${options.nemeses.join(',')}${options.applyMode === 'replica' ? ', apply.mode replica' : ''}${options.nodeEnv?.['WOLFSCALE_PLANTED_BUG'] === undefined ? '' : `, PLANTED BUG ${options.nodeEnv['WOLFSCALE_PLANTED_BUG']}`}`;
     const summary = summarise(result, faults, header);
     await mkdir(options.outDir, { recursive: true });
-    if (!result.valid) await keepDatabaseLogs(pg, options.outDir, log);
+    if (!result.valid) await keepDatabaseLogs(pg, crashWatch, options.outDir, log);
     const historyPath = join(options.outDir, 'history.json');
     // The summary and the logs first: they are small, and a 900 s run's history is not.
     await writeFile(join(options.outDir, 'summary.txt'), `${summary}\n`);
@@ -595,23 +595,94 @@ async function healAll(pg: Playground, mesh: RelayMesh, watch: CrashWatch): Prom
 }
 
 /**
- * An invalid run keeps every node's MariaDB binlog files and error log in `outDir/<node>-mariadb/`
- * (the playground removes the data directories when the run ends): failure 18 could not be
- * explained because node-4's binlog went with its data directory.
+ * An invalid run keeps, for every node in `outDir/<node>-mariadb/`: its MariaDB binlog files and
+ * error log, `diagnostics.txt` (the tables' definitions, CHECK TABLE … EXTENDED, values the set
+ * table holds more than once, @@gtid_binlog_state) and, once the server is shut down cleanly, a
+ * copy of the whole data directory in `datadir/` (the playground removes the data directories
+ * when the run ends). Failure 18 (a follower held one primary key twice) could not be explained
+ * because node-4's binlog and tables went with its data directory.
  */
-async function keepDatabaseLogs(pg: Playground, outDir: string, log: (line: string) => void): Promise<void> {
+async function keepDatabaseLogs(
+  pg: Playground,
+  watch: CrashWatch,
+  outDir: string,
+  log: (line: string) => void,
+): Promise<void> {
   for (const node of pg.nodes) {
     const target = join(outDir, `${node.id}-mariadb`);
     await mkdir(target, { recursive: true });
+    await writeFile(join(target, 'diagnostics.txt'), await diagnostics(node)).catch(() => undefined);
+  }
+  for (const node of pg.nodes) {
+    const target = join(outDir, `${node.id}-mariadb`);
     const dataDir = node.server.dataDir;
     const files = (await readdir(dataDir).catch(() => [] as string[])).filter(
       (name) => /^binlog\./.test(name) || name === 'error.log',
     );
     for (const name of files) await copyFile(join(dataDir, name), join(target, name)).catch(() => undefined);
   }
+  // The nodes would restart a stopped MariaDB's replication; they stop first, then the servers.
+  for (const node of pg.nodes) {
+    watch.expectExit(node);
+    await pg.killNode(node).catch(() => undefined);
+  }
+  for (const node of pg.nodes) {
+    await node.server.stop().catch(() => undefined);
+    await cp(node.server.dataDir, join(outDir, `${node.id}-mariadb`, 'datadir'), { recursive: true }).catch(
+      () => undefined,
+    );
+  }
   log(
-    `chaos: the run is invalid; every node's MariaDB binlogs and error log are kept in ${outDir}/<node>-mariadb/`,
+    `chaos: the run is invalid; every node's MariaDB binlogs, error log, diagnostics and data directory are kept in ${outDir}/<node>-mariadb/`,
   );
+}
+
+/** What an invalid run's tables look like on one node, as text (each query's error in its place). */
+async function diagnostics(node: PlaygroundNode): Promise<string> {
+  const out: string[] = [`# ${node.id}`];
+  let c: mariadb.Connection;
+  try {
+    c = await node.server.connect();
+  } catch (error) {
+    return `${out[0]}\ncannot connect: ${(error as Error).message}\n`;
+  }
+  const run = async (title: string, sql: string): Promise<void> => {
+    out.push(`\n## ${title}\n${sql}`);
+    try {
+      const rows = (await c.query(sql)) as unknown[];
+      for (const row of rows) out.push(JSON.stringify(row));
+    } catch (error) {
+      out.push(`error: ${(error as Error).message}`);
+    }
+  };
+  try {
+    for (const table of ['chaos_set', 'chaos_bank', 'chaos_lists']) {
+      await run(`definition of ${table}`, `SHOW CREATE TABLE app.${table}`);
+    }
+    await run('integrity', 'CHECK TABLE app.chaos_set, app.chaos_bank, app.chaos_lists EXTENDED');
+    await run(
+      'row counts',
+      'SELECT (SELECT COUNT(*) FROM app.chaos_set) AS set_rows, (SELECT COUNT(*) FROM app.chaos_lists) AS lists',
+    );
+    out.push('\n## set values read more than once (SELECT v FROM app.chaos_set ORDER BY v)');
+    try {
+      const values = ((await c.query('SELECT v FROM app.chaos_set ORDER BY v')) as Array<{ v: number }>).map(
+        (r) => r.v,
+      );
+      const seen = new Set<number>();
+      const twice = values.filter((v) => (seen.has(v) ? true : (seen.add(v), false)));
+      out.push(twice.length === 0 ? 'none' : twice.join(', '));
+    } catch (error) {
+      out.push(`error: ${(error as Error).message}`);
+    }
+    await run(
+      'GTID state',
+      'SELECT @@GLOBAL.gtid_binlog_state AS state, @@GLOBAL.gtid_binlog_pos AS pos, @@GLOBAL.gtid_current_pos AS current, @@GLOBAL.read_only AS ro',
+    );
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+  return `${out.join('\n')}\n`;
 }
 
 /** Signals a child process; false when it has exited (ESRCH) or never started. */

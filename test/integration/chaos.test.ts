@@ -1,4 +1,4 @@
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
@@ -30,6 +30,13 @@ describe('chaos', () => {
     const kept = await readdir(join(out('planted'), 'node-1-mariadb'));
     expect(kept).toContain('error.log');
     expect(kept.some((name) => /^binlog\.0/.test(name))).toBe(true);
+    // … its diagnostics (the set table's definition among them) and a copy of its data directory.
+    expect(kept).toContain('datadir');
+    expect(await readdir(join(out('planted'), 'node-1-mariadb', 'datadir', 'app'))).toContain(
+      'chaos_set.ibd',
+    );
+    const diagnostics = await readFile(join(out('planted'), 'node-1-mariadb', 'diagnostics.txt'), 'utf8');
+    expect(diagnostics).toContain('PRIMARY KEY (`v`)');
     await rm(out('planted'), { recursive: true, force: true });
   }, 400_000);
 
