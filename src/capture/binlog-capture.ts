@@ -500,15 +500,28 @@ export class BinlogCapture {
     let current: MysqlClient | undefined = client;
     let streamEnded: Promise<Error> | undefined = ended;
     let attempt = 0;
+    // stop() closes the connection it can see (`#client`); one still being opened or set up is
+    // not there yet. Every wait here therefore also ends on stop(): a reconnect that completed
+    // after stop() streamed on, and stop() waited for that stream to end (chaos L1, 3 nodes,
+    // seed 31: a step-down hung 46 s in "capture stopped", its node won an election meanwhile and
+    // could not open for writes — 30 s without a leader; docs/RELIABILITY.md failure 19).
+    const stopped = new Promise<Error>((resolve) => {
+      const signal = this.#abort.signal;
+      if (signal.aborted) resolve(new Error('the capture was stopped'));
+      else
+        signal.addEventListener('abort', () => resolve(new Error('the capture was stopped')), { once: true });
+    });
     while (!this.#stopped) {
       try {
         if (current === undefined) {
           current = await this.#connect();
+          if (this.#stopped) break;
           streamEnded = (await this.#requestDump(current)).ended;
+          if (this.#stopped) break;
           this.#logger.info({ source: this.#where, reconnects: this.#reconnects }, 'capture: reconnected');
         }
         assert(streamEnded !== undefined, 'a streaming connection has an end');
-        const reason = await streamEnded;
+        const reason = await Promise.race([streamEnded, stopped]);
         if (this.#isFatal(reason)) throw reason;
         if (!this.#stopped)
           this.#logger.warn(
@@ -550,5 +563,8 @@ export class BinlogCapture {
         break;
       }
     }
+    current?.close();
+    this.#streaming = false;
+    this.#client = undefined;
   }
 }

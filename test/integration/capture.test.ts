@@ -20,6 +20,7 @@ import {
 import { splitBinlogFile } from '../../src/protocol/binlog/binlog-file.js';
 import { FL_STANDALONE } from '../../src/protocol/binlog/gtid-event.js';
 import { formatGtid, parseGtidPosition } from '../../src/protocol/gtid.js';
+import { FaultRelay } from '../../src/testing/fault-relay.js';
 import type { MariaDbServer, MariaDbSet } from '../../src/testing/mariadb-harness.js';
 import { startMariaDb } from '../support/mariadb.js';
 import { writeSelfSignedCertificate } from '../support/self-signed.js';
@@ -495,6 +496,48 @@ describe('binlog capture from a semi-sync MariaDB 10.11', () => {
       await capture.stop();
     }
   });
+
+  test('stop() while a reconnect is still being set up ends the capture; the late connection is closed, not streamed on', async () => {
+    // Found by chaos (docs/RELIABILITY.md failure 19): stop() closed only the connection it could
+    // see; a reconnect that completed afterwards streamed on, and stop() waited for it forever.
+    const relay = await FaultRelay.start({ host: '127.0.0.1', port: server.port });
+    const capture = new BinlogCapture({
+      host: '127.0.0.1',
+      port: relay.port,
+      user: 'wolf',
+      password: 'wolfpw',
+      replicaServerId: 1900,
+      logger,
+      heartbeatIntervalMs: 500,
+      reconnectDelayMsMin: 20,
+      reconnectDelayMsMax: 200,
+      connectTimeoutMs: 60_000,
+    });
+    try {
+      await capture.start();
+      // Every byte through the relay now waits 400 ms: a login takes a few of those.
+      relay.delay(400);
+      const connectionsBefore = relay.counters.connections;
+      relay.resetConnections();
+      await waitFor('the capture to be reconnecting', () => relay.counters.connections > connectionsBefore);
+      const outcome = await Promise.race([
+        capture.stop().then(() => 'stopped' as const),
+        new Promise<'still waiting'>((resolve) => setTimeout(() => resolve('still waiting'), 30_000)),
+      ]);
+      expect(outcome).toBe('stopped');
+      // The connection that was being set up is closed, not left streaming from the source.
+      await waitFor('the late connection to be closed', async () => {
+        const rows = await server.query<Array<{ n: number | bigint }>>(
+          "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE command = 'Binlog Dump' AND user = 'wolf'",
+        );
+        return Number(rows[0]?.n ?? 0) === 0;
+      });
+      expect(capture.status.connected).toBe(false);
+    } finally {
+      await capture.stop();
+      await relay.close();
+    }
+  }, 60_000);
 
   test('the capture logs in as an ed25519 account and over TLS', async () => {
     await server.query("INSTALL SONAME 'auth_ed25519'").catch(() => undefined);
