@@ -670,7 +670,11 @@ async function diagnostics(node: PlaygroundNode): Promise<string> {
         (r) => r.v,
       );
       const seen = new Set<number>();
-      const twice = values.filter((v) => (seen.has(v) ? true : (seen.add(v), false)));
+      const twice: number[] = [];
+      for (const v of values) {
+        if (seen.has(v)) twice.push(v);
+        seen.add(v);
+      }
       out.push(twice.length === 0 ? 'none' : twice.join(', '));
     } catch (error) {
       out.push(`error: ${(error as Error).message}`);
