@@ -33,6 +33,7 @@ import { DataDirLock, DataDirLockedError } from './data-dir-lock.js';
 import { Leadership, type LeadershipState } from './leadership.js';
 import { NodeMetrics } from './node-metrics.js';
 import { type NodeSettings, nodeSettings } from './node-settings.js';
+import { type OpeningWatch, watchOpening } from './opening-watch.js';
 import { ReplicaApplyLoop } from './replica-apply-loop.js';
 import { ReplicatedLog } from './replicated-log.js';
 import { Rewind } from './rewind.js';
@@ -58,6 +59,12 @@ const writeTimeoutMs = 30_000;
 /** A rewind check pausing applying this long is reported (it waits for a step-down and a leader's first commit). */
 const applyPausedWarnMs = 30_000;
 const commitTimesMax = 100_000;
+/**
+ * A leader whose opening for writes makes no progress this long hands leadership over
+ * (`opening-watch.ts`, docs/RELIABILITY.md failure 19): ten seconds is several elections, and
+ * far above the few hundred milliseconds an opening takes when nothing is stuck.
+ */
+const openingStallMs = 10_000;
 const gtidIndexesMax = 100_000;
 /**
  * The server id the local MariaDB sees on this node's binlog stream (apply.mode = "replica"). It
@@ -76,6 +83,7 @@ export class WolfScaleNode implements NodeApi {
   #log!: ReplicatedLog;
   #applyLoop!: NodeApplyLoop;
   #dataDirLock: DataDirLock | undefined;
+  #openingWatch: OpeningWatch | undefined;
   #leadership!: Leadership;
   #reports!: ClusterReports;
   #rewind!: Rewind;
@@ -368,6 +376,42 @@ export class WolfScaleNode implements NodeApi {
     }
     this.#log?.setHealthy(this.#health.kind === 'healthy' && this.#applyLoop?.status().kind !== 'failed');
     this.#warnIfPausedLong();
+    this.#watchOpening();
+  }
+
+  /** Hands leadership over when this node leads but its opening for writes is stuck. */
+  #watchOpening(): void {
+    if (this.#log === undefined || this.#leadership === undefined) return;
+    const engine = this.#log.status();
+    const state = this.#leadership.state;
+    const open = (state.kind === 'writable' || state.kind === 'transferring') && state.term === engine.term;
+    const verdict = watchOpening(
+      this.#openingWatch,
+      {
+        leading: engine.role === 'LEADER',
+        term: engine.term,
+        open,
+        stage: `${state.kind} ${'term' in state ? state.term : ''} ${state.kind === 'opening' ? state.step : ''}`,
+        appliedIndex: this.#applyLoop?.appliedIndex ?? 0,
+        transferring: engine.transferTo !== null,
+      },
+      Date.now(),
+      openingStallMs,
+    );
+    this.#openingWatch = verdict.watch;
+    if (!verdict.handOver) return;
+    this.#logger.warn(
+      {
+        term: engine.term,
+        stalledMs: verdict.stalledMs,
+        leadership: state,
+        steppedDown: this.#leadership.steppedDown,
+        appliedIndex: this.#applyLoop?.appliedIndex,
+        commitIndex: this.#log.commitIndex,
+      },
+      'this node leads but its opening for writes has made no progress: handing leadership to another node',
+    );
+    this.#log.transferLeadership(null);
   }
 
   /**
