@@ -265,7 +265,7 @@ export class Engine {
         if (input.epoch === this.checkEpoch) this.localChecked = true;
         break;
       case 'transferLeadership':
-        this.onTransferLeadership(input.to);
+        this.onTransferLeadership(input.to, input.reason);
         break;
       case 'forcePromote':
         this.onForcePromote(input.members);
@@ -1266,7 +1266,7 @@ export class Engine {
       this.becomeFollower(this.term, null, 'local MariaDB is unhealthy');
   }
 
-  private onTransferLeadership(to: NodeId | null): void {
+  private onTransferLeadership(to: NodeId | null, reason?: string): void {
     if (this.role !== 'leader') {
       this.event({
         kind: 'transferRejected',
@@ -1289,7 +1289,8 @@ export class Engine {
       });
       return;
     }
-    this.startTransfer(target.id, to === null ? 'demoted by operator' : 'promoted by operator', true);
+    if (reason !== undefined) this.startTransfer(target.id, reason);
+    else this.startTransfer(target.id, to === null ? 'demoted by operator' : 'promoted by operator', true);
   }
 
   /** Raft leadership transfer: stop taking proposals, bring the target up to date, then TimeoutNow. */

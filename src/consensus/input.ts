@@ -66,6 +66,12 @@ export interface LocalStateCheckedInput {
 export interface TransferLeadershipInput {
   readonly kind: 'transferLeadership';
   readonly to: NodeId | null;
+  /**
+   * Set when the node itself hands over (a stuck opening, `src/node/opening-watch.ts`): the
+   * event carries this reason, and the new leader's term is not an operator's, so failback to a
+   * lower ID is not suppressed. Absent: an operator's promote or demote.
+   */
+  readonly reason?: string;
 }
 
 /**

@@ -373,8 +373,14 @@ export class ReplicatedLog {
     this.#enqueue({ input: { kind: 'healthChanged', healthy } });
   }
 
-  transferLeadership(to: string | null): void {
-    this.#enqueue({ input: { kind: 'transferLeadership', to } });
+  /** An operator's promote/demote; with `reason`, the node's own hand-over (not an operator's). */
+  transferLeadership(to: string | null, reason?: string): void {
+    this.#enqueue({
+      input:
+        reason === undefined
+          ? { kind: 'transferLeadership', to }
+          : { kind: 'transferLeadership', to, reason },
+    });
   }
 
   forcePromote(members: readonly string[]): void {

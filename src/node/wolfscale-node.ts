@@ -411,7 +411,7 @@ export class WolfScaleNode implements NodeApi {
       },
       'this node leads but its opening for writes has made no progress: handing leadership to another node',
     );
-    this.#log.transferLeadership(null);
+    this.#log.transferLeadership(null, `no progress opening for writes for ${verdict.stalledMs} ms`);
   }
 
   /**

@@ -279,6 +279,23 @@ describe('step-down, transfer and failback', () => {
     expect(during.some((command) => command.kind === 'proposalRejected')).toBe(false);
   });
 
+  test("a node's own hand-over (a stuck opening) names its reason and is not an operator's transfer", () => {
+    const e = leader();
+    const commands = step(e, {
+      kind: 'transferLeadership',
+      to: null,
+      reason: 'no progress opening for writes for 10000 ms',
+    });
+    expect(commands).toEqual([
+      {
+        kind: 'event',
+        event: { kind: 'transferStarted', to: 'n2', reason: 'no progress opening for writes for 10000 ms' },
+      },
+      // Not byOperator: the new leader's failback to a lower ID is not suppressed.
+      { kind: 'send', message: { kind: 'timeoutNow', from: 'n1', to: 'n2', term: 1, byOperator: false } },
+    ]);
+  });
+
   test('TimeoutNow makes a healthy follower campaign at once, without pre-vote', () => {
     const e = engine('n2');
     receive(e, { kind: 'heartbeat', from: 'n1', to: 'n2', term: 1, commitIndex: 0 });
