@@ -84,6 +84,7 @@ export class WolfScaleNode implements NodeApi {
   #applyLoop!: NodeApplyLoop;
   #dataDirLock: DataDirLock | undefined;
   #openingWatch: OpeningWatch | undefined;
+  #healthLogged: Health['kind'] | undefined;
   #leadership!: Leadership;
   #reports!: ClusterReports;
   #rewind!: Rewind;
@@ -374,9 +375,30 @@ export class WolfScaleNode implements NodeApi {
       while ((this.#appliedSamples[0]?.atMs ?? Date.now()) < Date.now() - 10_000)
         this.#appliedSamples.shift();
     }
+    this.#logHealthChange();
     this.#log?.setHealthy(this.#health.kind === 'healthy' && this.#applyLoop?.status().kind !== 'failed');
     this.#warnIfPausedLong();
     this.#watchOpening();
+  }
+
+  /**
+   * Logs each change of the local MariaDB's health: it decides this node's eligibility (a leader
+   * hands over on the first failed probe). Chaos runs showed more such hand-overs than MariaDB
+   * kills, and without this line their cause (a timeout under load, a refused connection) was lost.
+   */
+  #logHealthChange(): void {
+    const health = this.#health;
+    const previous = this.#healthLogged;
+    this.#healthLogged = health.kind;
+    if (previous === undefined || previous === health.kind) return;
+    if (health.kind === 'unhealthy') {
+      this.#logger.warn(
+        { code: health.code, reason: health.reason },
+        'the local MariaDB failed its health probe: this node is not eligible to lead (a leader hands over)',
+      );
+    } else {
+      this.#logger.info({ latencyMs: Math.round(health.latencyMs) }, 'the local MariaDB is healthy again');
+    }
   }
 
   /** Hands leadership over when this node leads but its opening for writes is stuck. */

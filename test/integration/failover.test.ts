@@ -190,6 +190,14 @@ describe('failover with real processes', () => {
         },
       );
       expect((await fetch(`${n1.apiUrl}/health`)).status).toBe(200);
+      // Both changes of its MariaDB's health are in node-1's log, with the probe's reason.
+      const lines = (await readFile(join(n1.dataDir, 'wolfscale.log'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { msg: string; code?: string });
+      const failed = lines.find((line) => line.msg.startsWith('the local MariaDB failed its health probe'));
+      expect(failed?.code).toBe('CONNECT_FAILED');
+      expect(lines.some((line) => line.msg === 'the local MariaDB is healthy again')).toBe(true);
       await waitFor('node-1 to hold every acknowledged row', async () => (await ids(n1)).length === 40);
       expect(await ids(n1)).toEqual([...before, ...during]);
     });
