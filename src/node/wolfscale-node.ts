@@ -30,6 +30,7 @@ import type { TransportTls } from '../transport/transport.js';
 import { ApplyLoop, type NodeApplyLoop } from './apply-loop.js';
 import { ClusterReports } from './cluster-reports.js';
 import { DataDirLock, DataDirLockedError } from './data-dir-lock.js';
+import { type EligibilityHealth, eligibilityHealth, notProbedYet } from './eligibility-health.js';
 import { Leadership, type LeadershipState } from './leadership.js';
 import { NodeMetrics } from './node-metrics.js';
 import { type NodeSettings, nodeSettings } from './node-settings.js';
@@ -65,6 +66,11 @@ const commitTimesMax = 100_000;
  * far above the few hundred milliseconds an opening takes when nothing is stuck.
  */
 const openingStallMs = 10_000;
+/**
+ * Health probes that only time out make the node ineligible once they have failed for this many
+ * heartbeats (`eligibility-health.ts`); a refused or reset connection counts at once.
+ */
+const healthTimeoutGraceHeartbeats = 3;
 const gtidIndexesMax = 100_000;
 /**
  * The server id the local MariaDB sees on this node's binlog stream (apply.mode = "replica"). It
@@ -85,6 +91,7 @@ export class WolfScaleNode implements NodeApi {
   #dataDirLock: DataDirLock | undefined;
   #openingWatch: OpeningWatch | undefined;
   #healthLogged: Health['kind'] | undefined;
+  #eligibility: EligibilityHealth = notProbedYet;
   #leadership!: Leadership;
   #reports!: ClusterReports;
   #rewind!: Rewind;
@@ -376,15 +383,22 @@ export class WolfScaleNode implements NodeApi {
         this.#appliedSamples.shift();
     }
     this.#logHealthChange();
-    this.#log?.setHealthy(this.#health.kind === 'healthy' && this.#applyLoop?.status().kind !== 'failed');
+    this.#eligibility = eligibilityHealth(
+      this.#eligibility,
+      this.#health,
+      Date.now(),
+      healthTimeoutGraceHeartbeats * this.#config.cluster.heartbeat_interval_ms,
+    );
+    this.#log?.setHealthy(this.#eligibility.healthy && this.#applyLoop?.status().kind !== 'failed');
     this.#warnIfPausedLong();
     this.#watchOpening();
   }
 
   /**
    * Logs each change of the local MariaDB's health: it decides this node's eligibility (a leader
-   * hands over on the first failed probe). Chaos runs showed more such hand-overs than MariaDB
-   * kills, and without this line their cause (a timeout under load, a refused connection) was lost.
+   * hands over; a probe that only timed out counts after a grace, `eligibility-health.ts`). Chaos
+   * runs showed more such hand-overs than MariaDB kills, and without this line their cause (a
+   * timeout under load, a refused connection) was lost.
    */
   #logHealthChange(): void {
     const health = this.#health;

@@ -202,4 +202,41 @@ describe('failover with real processes', () => {
       expect(await ids(n1)).toEqual([...before, ...during]);
     });
   });
+  test("the leader's MariaDB hangs (SIGSTOP): its probes time out, and after the grace leadership moves; it leads again once MariaDB answers", async () => {
+    await playground?.stop();
+    playground = await Playground.start({ nodes: 3, json: false, heartbeatMs: 100, nodeCommand }, quietIo);
+    await withNodeLogs(playground, async () => {
+      const [n1, n2] = (playground as Playground).nodes as [PlaygroundNode, PlaygroundNode, PlaygroundNode];
+      await waitFor(
+        'node-1 to lead',
+        async () => (await writableLeader(playground as Playground)) === 'node-1',
+      );
+      await n1.server.query('CREATE TABLE app.hung (id INT PRIMARY KEY, note VARCHAR(40))');
+      const pid = n1.server.pid;
+      if (pid === undefined) throw new Error("node-1's MariaDB is not running");
+      process.kill(pid, 'SIGSTOP');
+      try {
+        await waitFor(
+          'node-2 to lead',
+          async () => (await writableLeader(playground as Playground)) === 'node-2',
+          { timeoutMs: 30_000 },
+        );
+        const lines = (await readFile(join(n1.dataDir, 'wolfscale.log'), 'utf8'))
+          .trim()
+          .split('\n')
+          .map((line) => JSON.parse(line) as { msg: string; code?: string });
+        expect(
+          lines.find((line) => line.msg.startsWith('the local MariaDB failed its health probe'))?.code,
+        ).toBe('TIMEOUT');
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+      await waitFor(
+        'node-1 to lead again',
+        async () => (await writableLeader(playground as Playground)) === 'node-1',
+        { timeoutMs: 60_000 },
+      );
+      expect((await fetch(`${n2.apiUrl}/health`)).status).toBe(200);
+    });
+  });
 });
