@@ -407,8 +407,15 @@ export class WolfScaleNode implements NodeApi {
     if (previous === undefined || previous === health.kind) return;
     if (health.kind === 'unhealthy') {
       this.#logger.warn(
-        { code: health.code, reason: health.reason },
-        'the local MariaDB failed its health probe: this node is not eligible to lead (a leader hands over)',
+        {
+          code: health.code,
+          reason: health.reason,
+          effect:
+            health.code === 'TIMEOUT'
+              ? `not eligible to lead (a leader hands over) if probes keep failing for ${healthTimeoutGraceHeartbeats} heartbeats`
+              : 'not eligible to lead (a leader hands over)',
+        },
+        'the local MariaDB failed its health probe',
       );
     } else {
       this.#logger.info({ latencyMs: Math.round(health.latencyMs) }, 'the local MariaDB is healthy again');
