@@ -47,6 +47,14 @@ async function insertAcknowledged(node: PlaygroundNode, from: number, to: number
 }
 
 /** Runs a scenario; on failure, the error carries the end of every node's log. */
+/** A playground node's log lines (pino JSON). */
+async function logLines(node: PlaygroundNode): Promise<Array<{ msg: string; code?: string }>> {
+  return (await readFile(join(node.dataDir, 'wolfscale.log'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { msg: string; code?: string });
+}
+
 async function withNodeLogs(
   playground: Playground | undefined,
   scenario: () => Promise<void>,
@@ -71,6 +79,17 @@ async function ids(node: PlaygroundNode): Promise<number[]> {
 
 describe('failover with real processes', () => {
   let playground: Playground | undefined;
+
+  /** A fresh 3-node playground whose node-1 leads and takes writes; its nodes. */
+  async function startLedByNode1(): Promise<[PlaygroundNode, PlaygroundNode, PlaygroundNode]> {
+    await playground?.stop();
+    playground = await Playground.start({ nodes: 3, json: false, heartbeatMs: 100, nodeCommand }, quietIo);
+    const started = playground;
+    await withNodeLogs(started, async () => {
+      await waitFor('node-1 to lead', async () => (await writableLeader(started)) === 'node-1');
+    });
+    return started.nodes as [PlaygroundNode, PlaygroundNode, PlaygroundNode];
+  }
   afterAll(async () => {
     await playground?.stop();
   });
@@ -155,14 +174,8 @@ describe('failover with real processes', () => {
   });
 
   test("the leader's MariaDB dies: leadership moves, that node's /health says why, and it leads again once MariaDB is back", async () => {
-    await playground?.stop();
-    playground = await Playground.start({ nodes: 3, json: false, heartbeatMs: 100, nodeCommand }, quietIo);
+    const [n1, n2] = await startLedByNode1();
     await withNodeLogs(playground, async () => {
-      const [n1, n2] = (playground as Playground).nodes as [PlaygroundNode, PlaygroundNode, PlaygroundNode];
-      await waitFor(
-        'node-1 to lead',
-        async () => (await writableLeader(playground as Playground)) === 'node-1',
-      );
       await n1.server.query('CREATE TABLE app.acked (id INT PRIMARY KEY, note VARCHAR(40))');
       const before = await insertAcknowledged(n1, 1, 20);
 
@@ -191,10 +204,7 @@ describe('failover with real processes', () => {
       );
       expect((await fetch(`${n1.apiUrl}/health`)).status).toBe(200);
       // Both changes of its MariaDB's health are in node-1's log, with the probe's reason.
-      const lines = (await readFile(join(n1.dataDir, 'wolfscale.log'), 'utf8'))
-        .trim()
-        .split('\n')
-        .map((line) => JSON.parse(line) as { msg: string; code?: string });
+      const lines = await logLines(n1);
       const failed = lines.find((line) => line.msg.startsWith('the local MariaDB failed its health probe'));
       expect(failed?.code).toBe('CONNECT_FAILED');
       expect(lines.some((line) => line.msg === 'the local MariaDB is healthy again')).toBe(true);
@@ -202,16 +212,10 @@ describe('failover with real processes', () => {
       expect(await ids(n1)).toEqual([...before, ...during]);
     });
   });
+
   test("the leader's MariaDB hangs (SIGSTOP): its probes time out, and after the grace leadership moves; it leads again once MariaDB answers", async () => {
-    await playground?.stop();
-    playground = await Playground.start({ nodes: 3, json: false, heartbeatMs: 100, nodeCommand }, quietIo);
+    const [n1, n2] = await startLedByNode1();
     await withNodeLogs(playground, async () => {
-      const [n1, n2] = (playground as Playground).nodes as [PlaygroundNode, PlaygroundNode, PlaygroundNode];
-      await waitFor(
-        'node-1 to lead',
-        async () => (await writableLeader(playground as Playground)) === 'node-1',
-      );
-      await n1.server.query('CREATE TABLE app.hung (id INT PRIMARY KEY, note VARCHAR(40))');
       const pid = n1.server.pid;
       if (pid === undefined) throw new Error("node-1's MariaDB is not running");
       process.kill(pid, 'SIGSTOP');
@@ -221,10 +225,7 @@ describe('failover with real processes', () => {
           async () => (await writableLeader(playground as Playground)) === 'node-2',
           { timeoutMs: 30_000 },
         );
-        const lines = (await readFile(join(n1.dataDir, 'wolfscale.log'), 'utf8'))
-          .trim()
-          .split('\n')
-          .map((line) => JSON.parse(line) as { msg: string; code?: string });
+        const lines = await logLines(n1);
         expect(
           lines.find((line) => line.msg.startsWith('the local MariaDB failed its health probe'))?.code,
         ).toBe('TIMEOUT');

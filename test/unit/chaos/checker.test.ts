@@ -14,6 +14,16 @@ function op(partial: Partial<Operation> & Pick<Operation, 'f' | 'workload'>): Op
   return { id: 0, client: 0, start: 0, end: 1, outcome: 'ok', ...partial } as Operation;
 }
 
+/** Two acknowledged set inserts (1, 2) and two appends to list 0 (10, then 11). */
+function twoInsertsTwoAppends(): Operation[] {
+  return [
+    op({ id: 1, workload: 'set', f: 'insert', value: 1 }),
+    op({ id: 2, workload: 'set', f: 'insert', value: 2 }),
+    op({ id: 3, workload: 'append', f: 'append', key: 0, value: 10, list: [10] }),
+    op({ id: 4, workload: 'append', f: 'append', key: 0, value: 11, list: [10, 11], start: 2, end: 3 }),
+  ];
+}
+
 describe('chaos checker', () => {
   test('a consistent history is valid', () => {
     const history = [
@@ -38,12 +48,7 @@ describe('chaos checker', () => {
   });
 
   test('writes are checked against the state most nodes share, not node 1 when it is behind', () => {
-    const history = [
-      op({ id: 1, workload: 'set', f: 'insert', value: 1 }),
-      op({ id: 2, workload: 'set', f: 'insert', value: 2 }),
-      op({ id: 3, workload: 'append', f: 'append', key: 0, value: 10, list: [10] }),
-      op({ id: 4, workload: 'append', f: 'append', key: 0, value: 11, list: [10, 11], start: 2, end: 3 }),
-    ];
+    const history = twoInsertsTwoAppends();
     const behind: FinalState = {
       sets: [[1], [1, 2], [1, 2]],
       bankTotals: [500, 500, 500],
@@ -58,12 +63,7 @@ describe('chaos checker', () => {
   });
 
   test('a node process that exited on its own makes the run invalid, whatever the data says', () => {
-    const history = [
-      op({ id: 1, workload: 'set', f: 'insert', value: 1 }),
-      op({ id: 2, workload: 'set', f: 'insert', value: 2 }),
-      op({ id: 3, workload: 'append', f: 'append', key: 0, value: 10, list: [10] }),
-      op({ id: 4, workload: 'append', f: 'append', key: 0, value: 11, list: [10, 11], start: 2, end: 3 }),
-    ];
+    const history = twoInsertsTwoAppends();
     const crash = 'node-2 exited on its own at 5400 ms (code 1, signal null); see node-2.log';
     const result = check(history, [], { ...base, crashes: [crash] }, 500);
     expect(result).toMatchObject({ valid: false, lost: [], append: [], divergence: [], crashes: [crash] });
