@@ -116,6 +116,7 @@ export class BinlogCapture {
   readonly #handedOut = new WeakSet<CapturedTransaction>();
   #handedOutCount = 0;
   #acknowledged: BinlogPosition | undefined;
+  #acknowledgementScheduled = false;
   /** WOLFSCALE_WRITE_TRACE: when the current group's GTID event arrived. */
   #groupStartNs = 0n;
   #client: MysqlClient | undefined;
@@ -249,7 +250,15 @@ export class BinlogCapture {
     const position = { file: transaction.binlogFile, position: transaction.binlogPosition };
     if (this.#acknowledged !== undefined && comparePositions(position, this.#acknowledged) <= 0) return;
     this.#acknowledged = position;
-    this.#sendAcknowledgement();
+    // Acknowledgements given in one run of the caller (a group commit's transactions reaching
+    // the quorum together) leave as one reply for the last position, which releases every commit
+    // before it on the source: one socket write per group instead of one per transaction.
+    if (this.#acknowledgementScheduled) return;
+    this.#acknowledgementScheduled = true;
+    process.nextTick(() => {
+      this.#acknowledgementScheduled = false;
+      this.#sendAcknowledgement();
+    });
   }
 
   #sendAcknowledgement(): void {

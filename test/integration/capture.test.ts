@@ -252,6 +252,55 @@ describe('binlog capture from a semi-sync MariaDB 10.11', () => {
     }
   });
 
+  test('acknowledgements given in one run leave as one reply that releases every waiting commit', async () => {
+    const capture = newCapture(server);
+    await capture.start();
+    const writers = await Promise.all([1, 2, 3, 4].map(async () => await server.connect()));
+    try {
+      await waitFor(
+        'the capture to be a semi-sync client',
+        async () => (await semiSyncStatus(server, 'Rpl_semi_sync_master_clients')) === 1,
+      );
+      const repliesBefore = await semiSyncStatus(server, 'Rpl_semi_sync_master_get_ack');
+      const unacknowledgedBefore = await semiSyncStatus(server, 'Rpl_semi_sync_master_no_tx');
+      // MariaDB writes the next group commit to its binlog only once the previous one is
+      // acknowledged (AFTER_SYNC): the first commit waits, the other three queue behind it and
+      // then reach the binlog together.
+      let committed = 0;
+      const insert = async (writer: (typeof writers)[number], id: number): Promise<void> => {
+        await writer.query("INSERT INTO app.w VALUES (?, 'group', 0)", [id]);
+        committed += 1;
+      };
+      const commits = [insert(writers[0]!, 200)];
+      const first = await capture.next();
+      commits.push(...writers.slice(1).map(async (writer, i) => await insert(writer, 201 + i)));
+      await waitFor(
+        'the other three commits to queue',
+        async () =>
+          (
+            await server.query<unknown[]>(
+              "SELECT 1 FROM information_schema.processlist WHERE info LIKE 'INSERT INTO app.w%'",
+            )
+          ).length === writers.length,
+      );
+      expect(committed).toBe(0);
+      capture.acknowledge(first);
+      const rest = [];
+      for (let i = 1; i < writers.length; i += 1) rest.push(await capture.next());
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(committed).toBe(1);
+      for (const transaction of rest) capture.acknowledge(transaction);
+      await Promise.all(commits);
+      // Two replies released all four (the second, for the last position, the three of the
+      // second group), none by a semi-sync timeout.
+      expect(await semiSyncStatus(server, 'Rpl_semi_sync_master_get_ack')).toBe(repliesBefore + 2);
+      expect(await semiSyncStatus(server, 'Rpl_semi_sync_master_no_tx')).toBe(unacknowledgedBefore);
+    } finally {
+      await Promise.all(writers.map(async (writer) => await writer.end()));
+      await capture.stop();
+    }
+  });
+
   test('kill -9 and restart of the source mid-stream: no transaction lost or repeated', async () => {
     const startPos = await gtidBinlogPos(server);
     const parsedStart = parseGtidPosition(startPos);
