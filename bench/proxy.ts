@@ -7,7 +7,8 @@
  *   - through a follower's proxy (its reads run on the follower's MariaDB).
  *
  * Env: SECONDS (8) per run, TABLE_SIZE (10000), PROFILE=1 to run the nodes under
- * `node --cpu-prof` and print where the leader's proxy process spends its time.
+ * `node --cpu-prof` and print where the leader's proxy process spends its time, PROFILE_DIR
+ * (with PROFILE=1: keep the profiles there instead of a temporary directory).
  * Prints one JSON line last.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -26,7 +27,7 @@ const log = (text: string) => process.stderr.write(`${text}\n`);
 const quiet = { out: () => {}, err: log };
 
 const work = await mkdtemp(join(tmpdir(), 'wolfscale-bench-proxy-'));
-const profileDir = join(work, 'profiles');
+const profileDir = process.env['PROFILE_DIR'] ?? join(work, 'profiles');
 const playground = await Playground.start(
   {
     nodes: 3,

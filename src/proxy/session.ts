@@ -15,7 +15,12 @@ import {
   ServerLogin,
   type ServerLoginAction,
 } from '../protocol/handshake/server-login.js';
-import { encodePacket, type Packet, PacketFramer } from '../protocol/packet/packet-framer.js';
+import {
+  encodePacket,
+  type Packet,
+  PacketFramer,
+  packetChunkBytesMax,
+} from '../protocol/packet/packet-framer.js';
 import { encodeErrPacket } from '../protocol/response/err-packet.js';
 import { decodeOkPacket, encodeOkPacket, okPacket } from '../protocol/response/ok-packet.js';
 import type { ResponseExpectation } from '../protocol/response/response-framer.js';
@@ -454,7 +459,6 @@ export class ProxySession {
     const command = decoded.value;
     if (this.#traced)
       this.#ctx.logger.trace({ connectionId: this.connectionId, command: command.kind }, 'proxy command');
-    const bytes = (): Buffer => raw ?? encodePacket(packet.payload, packet.firstSequenceId).bytes;
     switch (command.kind) {
       case 'quit':
         this.close('COM_QUIT');
@@ -476,11 +480,13 @@ export class ProxySession {
           command.sql.length > classifiedBytesMax
             ? { route: 'leader', reason: 'longer than 1 MiB: not classified', statements: [] }
             : classify(command.sql.toString('utf8'));
-        await this.#run({
+        // The callbacks are arguments, not properties of an options object: under tsx (keepNames)
+        // a named closure costs an Object.defineProperty each time it is created.
+        await this.#run(
           classification,
-          expectation: 'query',
-          bytes: () => bytes(),
-          onSuccess: (backend) => {
+          'query',
+          () => raw ?? encodePacket(packet.payload, packet.firstSequenceId).bytes,
+          (backend) => {
             if (classification.route === 'session') {
               const use = classification.statements.find((s) => s.useDatabase !== undefined)?.useDatabase;
               if (use !== undefined) {
@@ -495,26 +501,26 @@ export class ProxySession {
               }
             }
           },
-        });
+        );
         return;
       }
       case 'init_db':
-        await this.#run({
-          classification: { route: 'session', reason: 'COM_INIT_DB' },
-          expectation: 'ok',
-          bytes: () => bytes(),
-          onSuccess: (backend) => {
+        await this.#run(
+          { route: 'session', reason: 'COM_INIT_DB' },
+          'ok',
+          () => raw ?? encodePacket(packet.payload, packet.firstSequenceId).bytes,
+          (backend) => {
             this.#database = command.database;
             backend.database = command.database;
           },
-        });
+        );
         return;
       case 'field_list':
-        await this.#run({
-          classification: { route: 'read', reason: 'COM_FIELD_LIST' },
-          expectation: 'field_list',
-          bytes: () => bytes(),
-        });
+        await this.#run(
+          { route: 'read', reason: 'COM_FIELD_LIST' },
+          'field_list',
+          () => raw ?? encodePacket(packet.payload, packet.firstSequenceId).bytes,
+        );
         return;
       case 'stmt_prepare':
         await this.#prepare(command.sql, reply);
@@ -701,22 +707,21 @@ export class ProxySession {
    * to date, sends, relays; retries an autocommit read once when the backend fails before any byte
    * reached the client; never answers a write whose result is unknown with anything but an ERR.
    */
-  async #run(options: {
-    readonly classification: Pick<Classification, 'route' | 'reason' | 'pin'>;
-    readonly expectation: ResponseExpectation;
-    readonly bytes: (backend: Backend) => Buffer | Promise<Buffer | undefined>;
-    readonly forceBackend?: Backend;
-    readonly onSuccess?: (backend: Backend, outcome: ResponseOutcome) => void;
-  }): Promise<void> {
-    const { classification } = options;
+  async #run(
+    classification: Pick<Classification, 'route' | 'reason' | 'pin'>,
+    expectation: ResponseExpectation,
+    produce: (backend: Backend) => Buffer | Promise<Buffer | undefined>,
+    onSuccess?: (backend: Backend, outcome: ResponseOutcome) => void,
+    forceBackend?: Backend,
+  ): Promise<void> {
     let failedLocal = false;
     for (let attempt = 0; ; attempt += 1) {
       const retryable =
         classification.route === 'read' && this.#routing.autocommit && !this.#routing.inTransaction;
       let backend: Backend | undefined;
       let name: BackendName;
-      if (options.forceBackend !== undefined && !options.forceBackend.closed) {
-        backend = options.forceBackend;
+      if (forceBackend !== undefined && !forceBackend.closed) {
+        backend = forceBackend;
         name = backend === this.#leader ? 'leader' : 'local';
       } else {
         const decision: RouteDecision = this.#route(classification);
@@ -727,7 +732,7 @@ export class ProxySession {
           );
         // A read whose local backend just failed runs again on the leader.
         name = attempt > 0 && failedLocal ? 'leader' : decision.backend;
-        backend = await this.#acquire(name, classification.route === 'read');
+        backend = this.#connected(name) ?? (await this.#acquire(name, classification.route === 'read'));
         if (backend === undefined) return;
         if (backend === this.#local) name = 'local';
       }
@@ -746,12 +751,12 @@ export class ProxySession {
       }
       try {
         if (this.#needsSync(backend)) await this.#sync(backend);
-        const produced = options.bytes(backend);
+        const produced = produce(backend);
         const bytes = produced instanceof Promise ? await produced : produced;
         if (bytes === undefined) return;
         const outcome = await backend.request(
           bytes,
-          options.expectation,
+          expectation,
           (chunk) => this.#relay(chunk, backend),
           () => {
             this.#infile = backend;
@@ -760,7 +765,7 @@ export class ProxySession {
         );
         this.#infile = undefined;
         this.#absorb(backend, name, classification, outcome);
-        if (outcome.errPayload === undefined) options.onSuccess?.(backend, outcome);
+        if (outcome.errPayload === undefined) onSuccess?.(backend, outcome);
         return;
       } catch (error) {
         this.#infile = undefined;
@@ -917,6 +922,19 @@ export class ProxySession {
 
   #route(classification: Pick<Classification, 'route' | 'reason' | 'pin'>): RouteDecision {
     return route(this.#routing, classification, this.#ctx.cluster.view(), this.#ctx.maxLagMs);
+  }
+
+  /**
+   * The open connection `#acquire` would return at once, without a promise (the hot path), or
+   * undefined when `#acquire` has work to do.
+   */
+  #connected(wanted: BackendName): Backend | undefined {
+    if (this.#phase === 'closed') return undefined;
+    if (wanted === 'local' || this.#ctx.cluster.view().localIsLeader)
+      return this.#local !== undefined && !this.#local.closed ? this.#local : undefined;
+    const leader = this.#leader;
+    if (leader === undefined || leader.closed) return undefined;
+    return this.#ctx.cluster.leaderProxy()?.id === this.#leaderId ? leader : undefined;
   }
 
   /** The backend connection for a route; undefined when it cannot be had (the client got an ERR). */
@@ -1137,42 +1155,79 @@ export class ProxySession {
         packet.payload.subarray(boundAt + 1, boundAt + 1 + 2 * statement.parameterCount),
       );
     }
-    await this.#run({
-      classification: statement.classification,
-      expectation: 'execute',
-      ...(statement.longData && statement.home !== undefined ? { forceBackend: statement.home } : {}),
-      bytes: async (backend) => {
-        let backendId = statement.on.get(backend);
-        if (backendId === undefined) {
-          const prepared = await this.#prepareOn(backend, statement.sql);
-          if (prepared.kind === 'err') {
-            this.#write(encodePacket(prepared.errPayload, reply).bytes);
-            return undefined;
-          }
-          backendId = prepared.statementId;
-          statement.on.set(backend, backendId);
-        }
-        statement.home = backend;
-        statement.longData = false;
-        let payload = Buffer.from(packet.payload);
-        payload.writeUInt32LE(backendId, 1);
-        if (statement.parameterCount > 0 && payload.length > boundAt) {
-          if (payload[boundAt] === 1) statement.typesSent.add(backend);
-          else if (!statement.typesSent.has(backend) && statement.types !== undefined) {
-            // This backend never got the parameter types (the statement moved here): send them.
-            payload = Buffer.concat([
-              payload.subarray(0, boundAt),
-              Buffer.from([1]),
-              statement.types,
-              payload.subarray(boundAt + 1),
-            ]);
-            statement.typesSent.add(backend);
-          }
-        }
-        return encodePacket(payload, packet.firstSequenceId).bytes;
-      },
+    await this.#run(
+      statement.classification,
+      'execute',
+      (backend) => this.#executeBytes(backend, statement, packet, reply),
+      undefined,
+      statement.longData ? statement.home : undefined,
+    );
+  }
+
+  /**
+   * A statement's COM_STMT_EXECUTE for a backend: at once when it is prepared there (the hot
+   * path, no promise), else after preparing it there (undefined when that failed: the client got
+   * the ERR).
+   */
+  #executeBytes(
+    backend: Backend,
+    statement: PreparedStatement,
+    packet: Packet,
+    reply: number,
+  ): Buffer | Promise<Buffer | undefined> {
+    const backendId = statement.on.get(backend);
+    if (backendId !== undefined) return this.#executePacket(backend, statement, packet, backendId);
+    return this.#prepareOn(backend, statement.sql).then((prepared) => {
+      if (prepared.kind === 'err') {
+        this.#write(encodePacket(prepared.errPayload, reply).bytes);
+        return undefined;
+      }
+      statement.on.set(backend, prepared.statementId);
+      return this.#executePacket(backend, statement, packet, prepared.statementId);
     });
   }
+
+  #executePacket(backend: Backend, statement: PreparedStatement, packet: Packet, backendId: number): Buffer {
+    statement.home = backend;
+    statement.longData = false;
+    const boundAt = 10 + ((statement.parameterCount + 7) >> 3);
+    if (statement.parameterCount > 0 && packet.payload.length > boundAt) {
+      if (packet.payload[boundAt] === 1) statement.typesSent.add(backend);
+      else if (!statement.typesSent.has(backend) && statement.types !== undefined) {
+        // This backend never got the parameter types (the statement moved here): send them.
+        const payload = Buffer.concat([
+          packet.payload.subarray(0, boundAt),
+          Buffer.from([1]),
+          statement.types,
+          packet.payload.subarray(boundAt + 1),
+        ]);
+        payload.writeUInt32LE(backendId, 1);
+        statement.typesSent.add(backend);
+        return encodePacket(payload, packet.firstSequenceId).bytes;
+      }
+    }
+    return reframedWithStatementId(packet, backendId);
+  }
+}
+
+/**
+ * A COM_STMT_EXECUTE packet framed again with the backend's statement id in place of the
+ * client's: one copy, header and payload together (the payload is below 16 MiB here: an execute
+ * that large arrives as several packets and goes through encodePacket).
+ */
+function reframedWithStatementId(packet: Packet, statementId: number): Buffer {
+  const { payload } = packet;
+  if (payload.length >= packetChunkBytesMax) {
+    const copy = Buffer.from(payload);
+    copy.writeUInt32LE(statementId, 1);
+    return encodePacket(copy, packet.firstSequenceId).bytes;
+  }
+  const framed = Buffer.allocUnsafe(payload.length + 4);
+  framed.writeUIntLE(payload.length, 0, 3);
+  framed[3] = packet.firstSequenceId;
+  framed.set(payload, 4);
+  framed.writeUInt32LE(statementId, 5);
+  return framed;
 }
 
 function firstNonSpace(sql: Buffer): number {

@@ -68,7 +68,9 @@ export class PacketFramer {
   /** Adds received bytes without taking packets out (see `next`). */
   feed(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
-    const incoming = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    const incoming = Buffer.isBuffer(chunk)
+      ? chunk
+      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     this.#buffer =
       this.#offset >= this.#buffer.length
         ? incoming
