@@ -39,6 +39,7 @@ export class ProxyServer {
   readonly #server: Server;
   readonly #sessions = new Set<ProxySession>();
   readonly #byId = new Map<number, ProxySession>();
+  #idleSweep: NodeJS.Timeout | undefined;
   readonly #logger: Logger;
   #port = 0;
   #host = '';
@@ -154,6 +155,16 @@ export class ProxyServer {
       instance.#sessions.add(session);
       instance.#byId.set(session.connectionId, session);
     });
+    if (context.idleTimeoutMs > 0) {
+      // Idle clients are found by a sweep at a quarter of the timeout (at most every second), so
+      // a client is closed between 1 and 1.25 timeouts (or 1 timeout + 1 s) after its last byte.
+      const everyMs = Math.max(50, Math.min(1000, Math.floor(context.idleTimeoutMs / 4)));
+      instance.#idleSweep = setInterval(() => {
+        const now = Date.now();
+        for (const session of [...instance.#sessions]) session.closeIfIdle(now, context.idleTimeoutMs);
+      }, everyMs);
+      instance.#idleSweep.unref();
+    }
     const { host, port } = options.listen ?? splitHostPort(proxy.bind_address);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -184,6 +195,7 @@ export class ProxyServer {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#idleSweep);
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     for (const session of [...this.#sessions]) session.close('the proxy stops', true);
     await closed;

@@ -194,6 +194,11 @@ export class ProxySession {
   /** The backend holding the session's open transaction (the last status flags said IN_TRANS). */
   #txBackend: Backend | undefined;
   #statements = new Map<number, PreparedStatement>();
+  /** Idle detection (`closeIfIdle`): client reads so far, and what the last sweep saw. */
+  #loggedIn = false;
+  #reads = 0;
+  #readsSeen = 0;
+  #idleSinceMs = 0;
   #nextStatementId = 1;
   #lastPrepared: number | undefined;
   #infile: Backend | undefined;
@@ -265,10 +270,28 @@ export class ProxySession {
     else void Promise.all(lingering).then(() => this.#ctx.onClosed(this));
   }
 
+  /**
+   * Called by the server's idle sweep (`proxy.idle_timeout_s`): closes a logged-in session that
+   * sent nothing and ran no command for `idleTimeoutMs`. A counter and a sweep instead of a
+   * socket timeout: a socket's timeout is re-armed on every read and write, a cost per packet.
+   */
+  closeIfIdle(nowMs: number, idleTimeoutMs: number): boolean {
+    if (!this.#loggedIn || this.#phase === 'closed') return false;
+    if (this.#reads !== this.#readsSeen || this.#pumping) {
+      this.#readsSeen = this.#reads;
+      this.#idleSinceMs = nowMs;
+      return false;
+    }
+    if (nowMs - this.#idleSinceMs < idleTimeoutMs) return false;
+    this.close('idle timeout');
+    return true;
+  }
+
   // ---- client bytes --------------------------------------------------------------------------
 
   #onData(chunk: Buffer): void {
     if (this.#phase === 'closed') return;
+    this.#reads += 1;
     this.#rawChunk = this.#framer.bufferedBytes === 0 ? chunk : undefined;
     this.#framer.feed(chunk);
     if (this.#infile !== undefined) {
@@ -421,11 +444,7 @@ export class ProxySession {
       session.response.connectAttributes ?? new Map([['program_name', 'wolfscale-proxy']]);
     this.#resetState();
     this.#database = session.database === '' ? undefined : session.database;
-    if (this.#ctx.idleTimeoutMs > 0) {
-      this.#socket.setTimeout(this.#ctx.idleTimeoutMs, () => {
-        if (!this.#pumping) this.close('idle timeout');
-      });
-    }
+    this.#loggedIn = true;
     this.#ctx.logger.debug({ connectionId: this.connectionId, user: session.user }, 'proxy client logged in');
   }
 

@@ -307,6 +307,47 @@ describe('the proxy in front of a real MariaDB', () => {
     }
   });
 
+  test('proxy.idle_timeout_s closes a client idle that long; a client that keeps sending stays', async () => {
+    const base = proxyTestConfig({
+      dataDir: dir,
+      mariadbPort: set.servers[0]!.port,
+      proxyPort: await freePort(),
+    });
+    const admin = mariadb.createPool({
+      host: '127.0.0.1',
+      port: set.servers[0]!.port,
+      user: 'root',
+      password: '',
+    });
+    const idleProxy = await ProxyServer.start({
+      logger: pino({ level: 'silent' }),
+      cluster: { view: () => view, leaderProxy: () => undefined },
+      adminQuery: admin,
+      config: { ...base, proxy: { ...base.proxy, idle_timeout_s: 1 } },
+    });
+    const options = { ...mysql2Options(), port: idleProxy.port };
+    const idle = await mysql2.createConnection(options);
+    const busy = await mysql2.createConnection(options);
+    idle.on('error', () => undefined);
+    try {
+      await idle.query('SELECT 1');
+      for (let i = 0; i < 10; i += 1) {
+        await busy.query('SELECT 1');
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      // 3 s later: the idle client was closed by the proxy, the busy one still gets answers.
+      await expect(idle.query('SELECT 1')).rejects.toThrow();
+      const [rows] = await busy.query('SELECT 2 AS two');
+      expect(rows).toEqual([{ two: 2 }]);
+      expect(idleProxy.connections).toBe(1);
+    } finally {
+      idle.destroy();
+      await busy.end().catch(() => undefined);
+      await idleProxy.close();
+      await admin.end();
+    }
+  });
+
   test('KILL of a connection id the proxy gave reaches that session, never a MariaDB thread', async () => {
     const victim = await mysql2.createConnection(mysql2Options());
     const killer = await mysql2.createConnection(mysql2Options());
