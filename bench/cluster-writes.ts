@@ -14,8 +14,11 @@
  * A third cluster runs with `apply.mode = "replica"` (followers apply through MariaDB's own
  * parallel replication) at 16 threads: `replica_write_16_ratio_single`.
  *
+ * The baseline issue 7 names: MariaDB's own semi-sync replication to two replicas, as durable as
+ * the cluster, at 16 threads: `native_semisync_write_16_ratio_single`.
+ *
  * Env: SECONDS_PER_RUN (20), TABLES (4), TABLE_SIZE (10000), FLOW_OFF_RUN (1; 0 skips the second
- * cluster), REPLICA_RUN (1; 0 skips the third), PROFILE_DIR (unset; a directory: each node process writes a CPU profile there on
+ * cluster), REPLICA_RUN (1; 0 skips the third), NATIVE_RUN (1; 0 skips native semi-sync), PROFILE_DIR (unset; a directory: each node process writes a CPU profile there on
  * stop). Prints one JSON line last.
  */
 import { execFile } from 'node:child_process';
@@ -172,6 +175,86 @@ if (process.env['FLOW_OFF_RUN'] !== '0')
   await clusterRuns('cluster_no_flow_control_write', [16], 'max_apply_lag_ms = 3600000');
 if (process.env['REPLICA_RUN'] !== '0') await clusterRuns('cluster_replica_write', [16], '', 'replica');
 
+/**
+ * MariaDB's own semi-sync replication in the same run: a primary (AFTER_SYNC, never falling back
+ * to asynchronous within the run) and two replicas, every server as durable as the cluster's
+ * (sync_binlog=1, innodb_flush_log_at_trx_commit=1) and the replicas applying as our replica mode
+ * does (log_slave_updates, 8 optimistic parallel threads). A commit waits for one replica's
+ * acknowledgement: the same 2-of-3 the cluster's quorum needs.
+ */
+async function nativeSemiSyncRun(threads: number): Promise<void> {
+  const primarySet = await MariaDbSet.start({
+    count: 1,
+    durable: true,
+    serverIdBase: 1,
+    extraArgs: [
+      '--rpl-semi-sync-master-enabled=ON',
+      '--rpl-semi-sync-master-wait-point=AFTER_SYNC',
+      '--rpl-semi-sync-master-timeout=600000',
+      '--rpl-semi-sync-master-wait-no-slave=OFF',
+    ],
+  });
+  const replicaSet = await MariaDbSet.start({
+    count: 2,
+    durable: true,
+    serverIdBase: 2,
+    extraArgs: [
+      '--rpl-semi-sync-slave-enabled=ON',
+      '--log-slave-updates=ON',
+      '--slave-parallel-threads=8',
+      '--slave-parallel-mode=optimistic',
+    ],
+  });
+  try {
+    const [primary] = primarySet.servers;
+    if (primary === undefined) throw new Error('no primary');
+    await primary.query('CREATE DATABASE app');
+    for (const replica of replicaSet.servers) {
+      await replica.query(
+        `CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${primary.port}, MASTER_USER='root', MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos`,
+      );
+      await replica.query('START SLAVE');
+    }
+    const status = async (name: string): Promise<number> => {
+      const rows = await primary.query<Array<{ Value: string }>>(`SHOW GLOBAL STATUS LIKE '${name}'`);
+      return Number(rows[0]?.Value ?? Number.NaN);
+    };
+    const deadline = Date.now() + 30_000;
+    while ((await status('Rpl_semi_sync_master_clients')) !== 2) {
+      if (Date.now() > deadline)
+        throw new Error('the two native replicas did not connect as semi-sync replicas');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const args = sysbenchArgs(primary.port, 'root', '', 'app');
+    await sysbench(args, 'prepare');
+    const unacknowledgedBefore = await status('Rpl_semi_sync_master_no_tx');
+    const run = await sysbench(args, 'run', threads);
+    result[`native_semisync_write_${threads}_tps`] = run.tps;
+    result[`native_semisync_write_${threads}_latency_ms`] = run.latencyMs;
+    // Commits that returned without an acknowledgement (must be 0 for the comparison to hold).
+    result[`native_semisync_write_${threads}_unacknowledged`] =
+      (await status('Rpl_semi_sync_master_no_tx')) - unacknowledgedBefore;
+    const [row] = await primary.query<Array<{ pos: string }>>('SELECT @@gtid_binlog_pos AS pos');
+    const target = row?.pos ?? '';
+    const stoppedAt = performance.now();
+    for (const replica of replicaSet.servers) {
+      for (;;) {
+        const [applied] = await replica.query<Array<{ pos: string }>>('SELECT @@gtid_slave_pos AS pos');
+        if (applied?.pos === target) break;
+        if (performance.now() - stoppedAt > 600_000)
+          throw new Error('a native replica did not catch up within 10 minutes');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+    result[`native_semisync_write_${threads}_apply_catch_up_ms`] = Math.round(performance.now() - stoppedAt);
+  } finally {
+    await replicaSet.destroy();
+    await primarySet.destroy();
+  }
+}
+
+if (process.env['NATIVE_RUN'] !== '0') await nativeSemiSyncRun(16);
+
 const single = await MariaDbSet.start({ count: 1, durable: true });
 try {
   const [server] = single.servers;
@@ -206,6 +289,13 @@ if (result['cluster_no_flow_control_write_16_tps'] !== undefined) {
 if (result['cluster_replica_write_16_tps'] !== undefined) {
   result['replica_write_16_ratio_single'] = Number(
     ((result['cluster_replica_write_16_tps'] as number) / (result['single_write_16_tps'] as number)).toFixed(
+      2,
+    ),
+  );
+}
+if (result['native_semisync_write_16_tps'] !== undefined) {
+  result['native_semisync_write_16_ratio_single'] = Number(
+    ((result['native_semisync_write_16_tps'] as number) / (result['single_write_16_tps'] as number)).toFixed(
       2,
     ),
   );

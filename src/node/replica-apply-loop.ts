@@ -11,7 +11,7 @@ import {
   replicaApplyStatus,
   startReplica,
   stopReplica,
-  waitReplicaApplied,
+  waitReplicaAppliedPosition,
 } from '../mariadb/replica-control.js';
 import type { SqlRunner } from '../mariadb/sql-runner.js';
 import { formatGtid, type Gtid } from '../protocol/gtid.js';
@@ -319,8 +319,8 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
       await this.#checkReplica(false);
       return;
     }
-    const reached = await waitReplicaApplied(sql, head.gtid, waitSliceS);
-    this.#advance(await replicaAppliedPosition(sql));
+    const { reached, applied } = await waitReplicaAppliedPosition(sql, head.gtid, waitSliceS);
+    this.#advance(applied);
     await this.#checkReplica(!reached);
   }
 

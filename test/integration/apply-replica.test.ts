@@ -10,6 +10,7 @@ import {
   startReplica,
   stopReplica,
   waitReplicaApplied,
+  waitReplicaAppliedPosition,
 } from '../../src/mariadb/replica-control.js';
 import { BinlogStreamServer, BinlogTransactionList } from '../../src/node/binlog-stream-server.js';
 import { formatGtid } from '../../src/protocol/gtid.js';
@@ -229,13 +230,16 @@ describe('capture → stream → the target’s replication, live', () => {
       const runner = { query: (sql: string) => target.query(sql) };
       for (const gtid of (end?.pos ?? '').split(',').filter((g) => g !== '')) {
         const [domain, server, seq] = gtid.split('-').map(Number) as [number, number, number];
-        expect(
-          await waitReplicaApplied(
-            runner,
-            { domainId: domain, serverId: server, sequenceNumber: BigInt(seq) },
-            120,
-          ),
-        ).toBe(true);
+        const wanted = { domainId: domain, serverId: server, sequenceNumber: BigInt(seq) };
+        // The wait and the position in one query: the position is read after the wait ended.
+        const done = await waitReplicaAppliedPosition(runner, wanted, 120);
+        expect(done.reached).toBe(true);
+        expect(positionContains(done.applied, wanted)).toBe(true);
+        const beyond = { ...wanted, sequenceNumber: wanted.sequenceNumber + 1000n };
+        const timedOut = await waitReplicaAppliedPosition(runner, beyond, 0.2);
+        expect(timedOut.reached).toBe(false);
+        expect(positionContains(timedOut.applied, wanted)).toBe(true);
+        expect(positionContains(timedOut.applied, beyond)).toBe(false);
       }
       stopping = true;
       await capture.stop();
