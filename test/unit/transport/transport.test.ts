@@ -136,6 +136,27 @@ describe('cluster transport', () => {
     await waitFor('delivered', () => revived.inbox.length === 1);
   });
 
+  test('a peer that comes back and dials in is dialed at once, not after the backoff', async () => {
+    // A backoff of at least 30 s: without the redial on its inbound connection, a could not send
+    // to the revived node-2 within the wait below.
+    const a = await startNode('node-1', { reconnectDelayMsMin: 60_000, reconnectDelayMsMax: 60_000 });
+    const b = await startNode('node-2');
+    const port = b.transport.port;
+    a.transport.addPeer(`127.0.0.1:${port}`);
+    await waitFor('connected', () => a.transport.connectedPeers().includes('node-2'));
+    await b.transport.close();
+    await waitFor('disconnected', () => a.transport.connectedPeers().length === 0);
+    await waitFor('a backing off', () => a.transport.peerStatuses()[0]?.state === 'backoff');
+    const revived = await startNode('node-2', { listenPort: port });
+    revived.transport.addPeer(`127.0.0.1:${a.transport.port}`);
+    await waitFor('a redialed node-2', () => a.transport.connectedPeers().includes('node-2'), {
+      timeoutMs: 10_000,
+    });
+    expect(a.lines.some((line) => line['msg'] === 'cluster peer is back: dialing it now')).toBe(true);
+    expect(a.transport.send('node-2', Buffer.from('at once'))).toBe(true);
+    await waitFor('delivered', () => revived.inbox.length === 1);
+  });
+
   test('garbage on the cluster port closes that connection and nothing else', async () => {
     const a = await startNode('node-1');
     const b = await startNode('node-2');
