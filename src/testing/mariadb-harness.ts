@@ -61,6 +61,8 @@ function userName(): string {
 export async function createTemplateDataDir(dir: string): Promise<string> {
   const { installDb } = findMariaDbBinaries();
   await mkdir(dir, { recursive: true });
+  const tmpDir = `${dir}-tmp`;
+  await mkdir(tmpDir, { recursive: true });
   try {
     await execFileAsync(installDb, [
       '--no-defaults',
@@ -68,10 +70,14 @@ export async function createTemplateDataDir(dir: string): Promise<string> {
       '--auth-root-authentication-method=normal',
       '--skip-test-db',
       `--user=${userName()}`,
+      // Passed on to the bootstrap server: see `tmpDir` in MariaDbServer.
+      `--tmpdir=${tmpDir}`,
     ]);
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
     throw new Error(`mariadb-install-db failed for ${dir}: ${detail}`);
+  } finally {
+    await rm(tmpDir, { recursive: true, force: true });
   }
   return dir;
 }
@@ -105,6 +111,13 @@ export interface ConnectOptions {
 export class MariaDbServer {
   readonly serverId: number;
   readonly dataDir: string;
+  /**
+   * The server's own `tmpdir`, beside its data directory. A MariaDB starting up removes every
+   * `#sql*` file in its tmpdir: with /tmp shared, a server starting deleted the temporary tables
+   * of another one running (two chaos runs started together: mariadb-install-db failed with
+   * "Could not remove temporary table … Unknown table 'mysql.tmp_user_sys'").
+   */
+  readonly tmpDir: string;
   readonly socketPath: string;
   readonly errorLogPath: string;
   readonly #options: MariaDbServerOptions;
@@ -118,6 +131,7 @@ export class MariaDbServer {
     this.dataDir = options.dataDir;
     this.socketPath = join(options.dataDir, 'mariadb.sock');
     this.errorLogPath = join(options.dataDir, 'error.log');
+    this.tmpDir = `${options.dataDir}-tmp`;
     this.#port = port;
   }
 
@@ -125,6 +139,7 @@ export class MariaDbServer {
   static async create(options: MariaDbServerOptions): Promise<MariaDbServer> {
     const reaper = Reaper.shared();
     reaper.watchDir(options.dataDir);
+    reaper.watchDir(`${options.dataDir}-tmp`);
     await cp(options.templateDir, options.dataDir, { recursive: true });
     const server = new MariaDbServer(options, options.port ?? (await freePort()));
     await server.start();
@@ -172,10 +187,12 @@ export class MariaDbServer {
   async start(): Promise<void> {
     if (this.pid !== undefined) throw new Error(`MariaDB server ${this.serverId} is already running`);
     const { mariadbd } = findMariaDbBinaries();
+    await mkdir(this.tmpDir, { recursive: true });
     const durable = this.#options.durable ?? false;
     const args = [
       '--no-defaults',
       `--datadir=${this.dataDir}`,
+      `--tmpdir=${this.tmpDir}`,
       `--port=${this.#port}`,
       '--bind-address=127.0.0.1',
       `--socket=${this.socketPath}`,
@@ -261,7 +278,9 @@ export class MariaDbServer {
   async destroy(): Promise<void> {
     await this.kill();
     await rm(this.dataDir, { recursive: true, force: true });
+    await rm(this.tmpDir, { recursive: true, force: true });
     Reaper.shared().forgetDir(this.dataDir);
+    Reaper.shared().forgetDir(this.tmpDir);
   }
 
   async #signal(signal: NodeJS.Signals): Promise<void> {

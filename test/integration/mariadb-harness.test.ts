@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, inject, test } from 'vitest';
 import type { MariaDbSet } from '../../src/testing/mariadb-harness.js';
@@ -46,6 +48,29 @@ describe('throwaway MariaDB harness', () => {
     await set.destroy();
     set = undefined;
     expect(pids.filter((pid) => pid !== undefined && processAlive(pid))).toEqual([]);
+    expect(dirs.filter((dir) => existsSync(dir))).toEqual([]);
+  });
+
+  test('each server has its own tmpdir: another server starting leaves its #sql files alone', async () => {
+    set = await startMariaDb(1);
+    const [server] = set.servers;
+    if (server === undefined) throw new Error('no server');
+    const [row] = await server.query<Array<{ tmpdir: string }>>('SELECT @@tmpdir AS tmpdir');
+    expect(row?.tmpdir).toBe(server.tmpDir);
+    // A MariaDB starting up removes every #sql* file in its tmpdir (leftover temporary tables):
+    // with a shared /tmp, that deleted the live temporary tables of servers already running.
+    const probe = join(row?.tmpdir ?? '', `#sql-wolfscale-probe-${process.pid}`);
+    await writeFile(probe, 'a temporary table of a running server');
+    const other = await startMariaDb(1);
+    try {
+      expect(existsSync(probe)).toBe(true);
+    } finally {
+      await other.destroy();
+      await rm(probe, { force: true });
+    }
+    const dirs = [server.dataDir, server.tmpDir];
+    await set.destroy();
+    set = undefined;
     expect(dirs.filter((dir) => existsSync(dir))).toEqual([]);
   });
 
