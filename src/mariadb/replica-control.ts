@@ -84,6 +84,10 @@ export async function resetReplica(runner: SqlRunner): Promise<void> {
 /** @@gtid_slave_pos: what the local replica's SQL threads committed. */
 export async function replicaAppliedPosition(runner: SqlRunner): Promise<GtidPosition> {
   const row = await selectOne(runner, 'SELECT @@GLOBAL.gtid_slave_pos AS pos');
+  return slavePosFrom(row);
+}
+
+function slavePosFrom(row: Record<string, unknown>): GtidPosition {
   const parsed = parseGtidPosition(variableText(row['pos']));
   if (!parsed.ok) throw new Error(`@@gtid_slave_pos: ${parsed.error.message}`);
   return parsed.value;
@@ -144,7 +148,5 @@ export async function waitReplicaAppliedPosition(
     runner,
     `SELECT MASTER_GTID_WAIT(${quote(formatGtid(gtid))}, ${timeoutS}) AS waited, @@GLOBAL.gtid_slave_pos AS pos`,
   );
-  const parsed = parseGtidPosition(variableText(row['pos']));
-  if (!parsed.ok) throw new Error(`@@gtid_slave_pos: ${parsed.error.message}`);
-  return { reached: Number(row['waited']) === 0, applied: parsed.value };
+  return { reached: Number(row['waited']) === 0, applied: slavePosFrom(row) };
 }

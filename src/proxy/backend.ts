@@ -101,7 +101,6 @@ export class Backend {
     capabilities: number,
     serverVersion: string,
     threadId: number,
-    setOnBytes: (handler: (chunk: Buffer) => void) => void,
   ) {
     this.target = target;
     this.threadId = threadId;
@@ -112,7 +111,6 @@ export class Backend {
     this.whenClosed = new Promise((resolve) => {
       this.#whenClosed = resolve;
     });
-    setOnBytes((chunk) => this.#onData(chunk));
     socket.on('close', () =>
       this.#lost(
         this.#closeReason === 'closed' ? `${target.label} closed the connection` : this.#closeReason,
@@ -182,10 +180,8 @@ export class Backend {
                 action.capabilities,
                 action.handshake.serverVersion,
                 action.handshake.connectionId,
-                (handler) => {
-                  onBytes = handler;
-                },
               );
+              onBytes = (chunk) => backend.#onData(chunk);
               if (!options.trackGtid) {
                 resolve(backend);
                 return;

@@ -195,7 +195,6 @@ export class ProxySession {
   #txBackend: Backend | undefined;
   #statements = new Map<number, PreparedStatement>();
   /** Idle detection (`closeIfIdle`): client reads so far, and what the last sweep saw. */
-  #loggedIn = false;
   #reads = 0;
   #readsSeen = 0;
   #idleSinceMs = 0;
@@ -275,16 +274,14 @@ export class ProxySession {
    * sent nothing and ran no command for `idleTimeoutMs`. A counter and a sweep instead of a
    * socket timeout: a socket's timeout is re-armed on every read and write, a cost per packet.
    */
-  closeIfIdle(nowMs: number, idleTimeoutMs: number): boolean {
-    if (!this.#loggedIn || this.#phase === 'closed') return false;
+  closeIfIdle(nowMs: number, idleTimeoutMs: number): void {
+    if (this.#phase === 'login' || this.#phase === 'closed') return;
     if (this.#reads !== this.#readsSeen || this.#pumping) {
       this.#readsSeen = this.#reads;
       this.#idleSinceMs = nowMs;
-      return false;
+      return;
     }
-    if (nowMs - this.#idleSinceMs < idleTimeoutMs) return false;
-    this.close('idle timeout');
-    return true;
+    if (nowMs - this.#idleSinceMs >= idleTimeoutMs) this.close('idle timeout');
   }
 
   // ---- client bytes --------------------------------------------------------------------------
@@ -444,7 +441,6 @@ export class ProxySession {
       session.response.connectAttributes ?? new Map([['program_name', 'wolfscale-proxy']]);
     this.#resetState();
     this.#database = session.database === '' ? undefined : session.database;
-    this.#loggedIn = true;
     this.#ctx.logger.debug({ connectionId: this.connectionId, user: session.user }, 'proxy client logged in');
   }
 

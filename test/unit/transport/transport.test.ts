@@ -47,6 +47,20 @@ async function startNode(
   return { transport, lines, inbox };
 }
 
+/** node-1 (`aOptions`) dialed node-2 and was connected; node-2 then stopped. Returns node-2's port. */
+async function connectedThenPeerGone(
+  aOptions: Partial<TransportOptions> = {},
+): Promise<{ a: Awaited<ReturnType<typeof startNode>>; port: number }> {
+  const a = await startNode('node-1', aOptions);
+  const b = await startNode('node-2');
+  const port = b.transport.port;
+  a.transport.addPeer(`127.0.0.1:${port}`);
+  await waitFor('connected', () => a.transport.connectedPeers().includes('node-2'));
+  await b.transport.close();
+  await waitFor('disconnected', () => a.transport.connectedPeers().length === 0);
+  return { a, port };
+}
+
 afterEach(async () => {
   await Promise.all(started.splice(0).map((transport) => transport.close()));
 });
@@ -123,13 +137,7 @@ describe('cluster transport', () => {
   });
 
   test('a dropped peer is redialed when it comes back on its address', async () => {
-    const a = await startNode('node-1');
-    const b = await startNode('node-2');
-    const port = b.transport.port;
-    a.transport.addPeer(`127.0.0.1:${port}`);
-    await waitFor('connected', () => a.transport.connectedPeers().includes('node-2'));
-    await b.transport.close();
-    await waitFor('disconnected', () => a.transport.connectedPeers().length === 0);
+    const { a, port } = await connectedThenPeerGone();
     const revived = await startNode('node-2', { listenPort: port });
     await waitFor('reconnected', () => a.transport.connectedPeers().includes('node-2'));
     expect(a.transport.send('node-2', Buffer.from('again'))).toBe(true);
@@ -139,13 +147,10 @@ describe('cluster transport', () => {
   test('a peer that comes back and dials in is dialed at once, not after the backoff', async () => {
     // A backoff of at least 30 s: without the redial on its inbound connection, a could not send
     // to the revived node-2 within the wait below.
-    const a = await startNode('node-1', { reconnectDelayMsMin: 60_000, reconnectDelayMsMax: 60_000 });
-    const b = await startNode('node-2');
-    const port = b.transport.port;
-    a.transport.addPeer(`127.0.0.1:${port}`);
-    await waitFor('connected', () => a.transport.connectedPeers().includes('node-2'));
-    await b.transport.close();
-    await waitFor('disconnected', () => a.transport.connectedPeers().length === 0);
+    const { a, port } = await connectedThenPeerGone({
+      reconnectDelayMsMin: 60_000,
+      reconnectDelayMsMax: 60_000,
+    });
     await waitFor('a backing off', () => a.transport.peerStatuses()[0]?.state === 'backoff');
     const revived = await startNode('node-2', { listenPort: port });
     revived.transport.addPeer(`127.0.0.1:${a.transport.port}`);
