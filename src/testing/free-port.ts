@@ -7,12 +7,17 @@ import { createServer } from 'node:net';
  * Ports are drawn at random from below the kernel's ephemeral range (ip_local_port_range), so no
  * outgoing connection can take one between this check and the caller's own listen(): with the
  * kernel's own port-0 choice, any connection made meanwhile (a driver, a probe, another test) could
- * take the port, and a node process would fail with EADDRINUSE. What remains is two callers
- * drawing the same random port at once, which the random draw makes unlikely.
+ * take the port, and a node process would fail with EADDRINUSE. A port this process handed out
+ * is not handed out again (a playground draws four per node before any of them listens: two equal
+ * draws gave a node's API and proxy one port, and the node failed to start in a full `npm test`).
+ * What remains is two processes drawing the same random port at once, which the draw makes
+ * unlikely.
  */
 const fallbackRange = { low: 32_768, high: 60_999 };
 const lowestPort = 10_000;
 const attemptsMax = 200;
+/** Ports this process handed out (a few per server started; a test run starts a few hundred). */
+const handedOut = new Set<number>();
 
 function ephemeralRange(): { low: number; high: number } {
   try {
@@ -42,7 +47,11 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   const high = Math.max(lowestPort + 1000, low - 1);
   for (let attempt = 0; attempt < attemptsMax; attempt++) {
     const port = lowestPort + Math.floor(Math.random() * (high - lowestPort));
-    if (await canListen(port, host)) return port;
+    if (handedOut.has(port)) continue;
+    if (await canListen(port, host)) {
+      handedOut.add(port);
+      return port;
+    }
   }
   throw new Error(
     `freePort: no free port found on ${host} in ${attemptsMax} tries between ${lowestPort} and ${high}`,
