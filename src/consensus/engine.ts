@@ -74,6 +74,11 @@ export interface EngineOptions {
    * is done. Until then the node is not a failback or transfer target and campaigns last.
    */
   readonly localStateChecked?: boolean;
+  /**
+   * Whether the local MariaDB has applied the committed log at start (default true: a runtime
+   * without an apply lag). Reported to the leader; failback waits for it (`applyCaughtUpChanged`).
+   */
+  readonly applyCaughtUp?: boolean;
   readonly config?: Partial<EngineConfig>;
   readonly recovered?: RecoveredState;
 }
@@ -152,6 +157,7 @@ export class Engine {
   /** Latest last; every one but the last is committed. */
   private memberships: Membership[];
   private healthy: boolean;
+  private applyCaughtUp: boolean;
   /**
    * The runtime vouched that the local database holds nothing outside the committed log (its
    * rewind check) since this node last led. A node that led may hold commits of that leadership
@@ -222,6 +228,7 @@ export class Engine {
     );
     this.prng = new Prng(options.seed);
     this.healthy = options.healthy;
+    this.applyCaughtUp = options.applyCaughtUp ?? true;
     this.localChecked = options.localStateChecked ?? true;
     const recovered = options.recovered;
     this.term = recovered?.hardState.term ?? 0;
@@ -260,6 +267,9 @@ export class Engine {
         break;
       case 'healthChanged':
         this.onHealthChanged(input.healthy);
+        break;
+      case 'applyCaughtUpChanged':
+        this.applyCaughtUp = input.caughtUp;
         break;
       case 'localStateChecked':
         if (input.epoch === this.checkEpoch) this.localChecked = true;
@@ -735,6 +745,7 @@ export class Engine {
       to: message.from,
       term: this.term,
       healthy: this.readyToLead(),
+      applyCaughtUp: this.applyCaughtUp,
       lastLogId: this.log.lastId(),
       firstIndex: this.log.firstIndex,
     });
@@ -753,6 +764,7 @@ export class Engine {
       conflict: null,
       diverged: false,
       healthy: this.readyToLead(),
+      applyCaughtUp: this.applyCaughtUp,
       lastLogId: this.log.lastId(),
       firstIndex: this.log.firstIndex,
       ...fields,
@@ -1076,6 +1088,7 @@ export class Engine {
     progress.lastLogId = message.lastLogId;
     progress.firstIndex = message.firstIndex;
     progress.healthy = message.healthy;
+    progress.applyCaughtUp = message.applyCaughtUp;
     progress.responded = true;
     return progress;
   }
@@ -1244,14 +1257,25 @@ export class Engine {
       return;
     }
     if (!this.config.failback || this.failbackSuppressed || !this.ownTermCommitted()) return;
+    // Only to a node that has applied the log: a new leader applies its backlog before it takes
+    // writes, so failing back to one seconds behind would stop writes for those seconds.
     const lower = this.members().find(
-      (member) => compareNodeIds(member.id, this.id) < 0 && this.isTransferTarget(member),
+      (member) =>
+        compareNodeIds(member.id, this.id) < 0 &&
+        this.isTransferTarget(member) &&
+        this.progress.get(member.id)?.applyCaughtUp === true,
     );
     if (lower !== undefined) this.startTransfer(lower.id, `failback to lower node ID ${lower.id}`);
   }
 
+  /** The transfer target to choose when none is named: lowest ID, preferring one that has applied the log. */
+  private bestTransferTarget(): Member | undefined {
+    const targets = this.members().filter((member) => this.isTransferTarget(member));
+    return targets.find((member) => this.progress.get(member.id)?.applyCaughtUp === true) ?? targets[0];
+  }
+
   private handOverUnhealthy(): void {
-    const target = this.members().find((member) => this.isTransferTarget(member));
+    const target = this.bestTransferTarget();
     if (target !== undefined) {
       this.startTransfer(target.id, 'local MariaDB is unhealthy');
     } else {
@@ -1279,9 +1303,7 @@ export class Engine {
       return;
     }
     const target =
-      to === null
-        ? this.members().find((member) => this.isTransferTarget(member))
-        : this.members().find((member) => member.id === to);
+      to === null ? this.bestTransferTarget() : this.members().find((member) => member.id === to);
     if (target === undefined || target.neverLeader) {
       this.event({
         kind: 'transferRejected',

@@ -9,6 +9,7 @@ export type Input =
   | AppendedInput
   | ProposeInput
   | HealthChangedInput
+  | ApplyCaughtUpChangedInput
   | LocalStateCheckedInput
   | TransferLeadershipInput
   | ForcePromoteInput
@@ -46,6 +47,17 @@ export interface ProposeInput {
 export interface HealthChangedInput {
   readonly kind: 'healthChanged';
   readonly healthy: boolean;
+}
+
+/**
+ * Whether the local MariaDB has applied the committed log to within `cluster.max_apply_lag_ms`
+ * (sent on every change). Failback hands leadership only to a node that says so: a new leader
+ * applies its whole backlog before it takes writes (its opening), so handing over to a node
+ * seconds behind turns a healthy cluster unavailable for those seconds.
+ */
+export interface ApplyCaughtUpChangedInput {
+  readonly kind: 'applyCaughtUpChanged';
+  readonly caughtUp: boolean;
 }
 
 /**

@@ -73,6 +73,8 @@ export interface AppendEntriesResponse extends Envelope {
   readonly diverged: boolean;
   /** Could take over: MariaDB healthy and its data checked against the log since it last led. */
   readonly healthy: boolean;
+  /** Its MariaDB has applied the committed log to within `cluster.max_apply_lag_ms` (failback asks it). */
+  readonly applyCaughtUp: boolean;
   /** The follower's last log entry (durable or not) and first retained index: they change on migration. */
   readonly lastLogId: LogId;
   readonly firstIndex: number;
@@ -86,12 +88,13 @@ export interface Heartbeat extends Envelope {
 
 /**
  * Reports whether the follower could take over (for failback and transfer targets: its MariaDB is
- * healthy and its data was checked against the log since it last led) and its log end (for
- * migration).
+ * healthy and its data was checked against the log since it last led), whether it has applied
+ * the committed log (for failback) and its log end (for migration).
  */
 export interface HeartbeatResponse extends Envelope {
   readonly kind: 'heartbeatResponse';
   readonly healthy: boolean;
+  readonly applyCaughtUp: boolean;
   readonly lastLogId: LogId;
   readonly firstIndex: number;
 }

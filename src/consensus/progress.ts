@@ -33,6 +33,8 @@ export interface Progress {
   lastHeardTick: number;
   /** The follower's MariaDB health, as last reported. */
   healthy: boolean;
+  /** The follower's MariaDB has applied the committed log (within the apply-lag bound), as last reported. */
+  applyCaughtUp: boolean;
   responded: boolean;
   /** The follower's last entry, as last reported. */
   lastLogId: LogId | null;
@@ -64,6 +66,7 @@ export function newProgress(id: NodeId, nextIndex: number, nowTicks: number): Pr
     lastProgressTick: nowTicks,
     lastHeardTick: nowTicks,
     healthy: false,
+    applyCaughtUp: false,
     responded: false,
     lastLogId: null,
     firstIndex: null,

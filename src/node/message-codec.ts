@@ -9,11 +9,12 @@ import type { EntryKind, LogEntry } from '../wal/entry.js';
  * raw binlog bytes; terms and indexes are 48-bit (2.8·10^14: a million transactions a second for
  * nine years), checked on encode.
  *
- *   u8 version (1) · u8 kind · str from · str to · u48 term · kind-specific fields
+ *   u8 version (2) · u8 kind · str from · str to · u48 term · kind-specific fields
  *   str = u8 length + UTF-8; LogId = u48 term + u48 index; entry = u48 term · u48 index · u8 kind
  *   · u32 payload length · payload
  */
-const codecVersion = 1;
+/** 2: responses carry `applyCaughtUp` (appendEntriesResponse flag 16; heartbeatResponse flags). */
+const codecVersion = 2;
 const idBytesMax = 255;
 /** Entries per appendEntries accepted from a peer; the engine sends far fewer. */
 const entriesPerMessageMax = 100_000;
@@ -95,7 +96,8 @@ export function encodeMessage(message: Message): Buffer {
         (message.success ? 1 : 0) |
           (message.diverged ? 2 : 0) |
           (message.healthy ? 4 : 0) |
-          (message.conflict === null ? 0 : 8),
+          (message.conflict === null ? 0 : 8) |
+          (message.applyCaughtUp ? 16 : 0),
       );
       u48(writer, message.matchIndex, 'match index');
       u48(writer, message.rejectedPrevIndex, 'rejected index');
@@ -107,7 +109,7 @@ export function encodeMessage(message: Message): Buffer {
       u48(writer, message.commitIndex, 'commit index');
       break;
     case 'heartbeatResponse':
-      writer.u8(message.healthy ? 1 : 0);
+      writer.u8((message.healthy ? 1 : 0) | (message.applyCaughtUp ? 2 : 0));
       logId(writer, message.lastLogId);
       u48(writer, message.firstIndex, 'first index');
       break;
@@ -198,7 +200,7 @@ function decodeBody(
     }
     case 'appendEntriesResponse': {
       const flags = reader.u8('flags');
-      if (flags > 15) reader.fail(`unknown flags ${flags}`);
+      if (flags > 31) reader.fail(`unknown flags ${flags}`);
       const matchIndex = reader.u48('match index');
       const rejectedPrevIndex = reader.u48('rejected index');
       const lastLogId = readLogId(reader, 'last log id');
@@ -210,6 +212,7 @@ function decodeBody(
         success: (flags & 1) !== 0,
         diverged: (flags & 2) !== 0,
         healthy: (flags & 4) !== 0,
+        applyCaughtUp: (flags & 16) !== 0,
         matchIndex,
         rejectedPrevIndex,
         lastLogId,
@@ -219,14 +222,18 @@ function decodeBody(
     }
     case 'heartbeat':
       return { kind, ...envelope, commitIndex: reader.u48('commit index') };
-    case 'heartbeatResponse':
+    case 'heartbeatResponse': {
+      const flags = reader.u8('flags');
+      if (flags > 3) reader.fail(`unknown flags ${flags}`);
       return {
         kind,
         ...envelope,
-        healthy: readFlag(reader, 'healthy'),
+        healthy: (flags & 1) !== 0,
+        applyCaughtUp: (flags & 2) !== 0,
         lastLogId: readLogId(reader, 'last log id'),
         firstIndex: reader.u48('first index'),
       };
+    }
     case 'timeoutNow':
       return { kind, ...envelope, byOperator: readFlag(reader, 'by operator') };
     default:

@@ -139,6 +139,8 @@ export class ReplicatedLog {
   #tickQueued = false;
   #timer: NodeJS.Timeout | undefined;
   #healthy: boolean;
+  /** As last told to the engine (it starts caught up: nothing is committed it has not seen). */
+  #applyCaughtUp = true;
   #commitIndex = 0;
   readonly #awaiting = new Map<number, AwaitingCommit>();
   /**
@@ -371,6 +373,13 @@ export class ReplicatedLog {
     if (healthy === this.#healthy) return;
     this.#healthy = healthy;
     this.#enqueue({ input: { kind: 'healthChanged', healthy } });
+  }
+
+  /** Whether the local MariaDB has applied the committed log closely enough for failback (`apply-caught-up.ts`). */
+  setApplyCaughtUp(caughtUp: boolean): void {
+    if (caughtUp === this.#applyCaughtUp) return;
+    this.#applyCaughtUp = caughtUp;
+    this.#enqueue({ input: { kind: 'applyCaughtUpChanged', caughtUp } });
   }
 
   /** An operator's promote/demote; with `reason`, the node's own hand-over (not an operator's). */

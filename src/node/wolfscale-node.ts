@@ -27,6 +27,7 @@ import { advertisedProxyAddress, ProxyServer, splitHostPort } from '../proxy/pro
 import { type ClusterView, localReadBlocker } from '../proxy/route.js';
 import type { ProxyClusterSource } from '../proxy/session.js';
 import type { TransportTls } from '../transport/transport.js';
+import { appliedIndexAgo, applyCaughtUp } from './apply-caught-up.js';
 import { ApplyLoop, type NodeApplyLoop } from './apply-loop.js';
 import { ClusterReports } from './cluster-reports.js';
 import { DataDirLock, DataDirLockedError } from './data-dir-lock.js';
@@ -104,6 +105,8 @@ export class WolfScaleNode implements NodeApi {
   #lastKnownLeaderId: string | null = null;
   /** (time, applied index) once a heartbeat, for the apply rate. */
   readonly #appliedSamples: Array<{ atMs: number; index: number }> = [];
+  /** Entries applied in the last `cluster.max_apply_lag_ms`, as of the last probe. */
+  #appliedRecently = 0;
   #pausedWarnedAtMs: number | undefined;
   /** (index, time it was seen committed), oldest first: for lag in milliseconds. */
   readonly #commitTimes: Array<{ index: number; atMs: number }> = [];
@@ -390,6 +393,7 @@ export class WolfScaleNode implements NodeApi {
       healthTimeoutGraceHeartbeats * this.#config.cluster.heartbeat_interval_ms,
     );
     this.#log?.setHealthy(this.#eligibility.healthy && this.#applyLoop?.status().kind !== 'failed');
+    this.#reportApplyProgress();
     this.#warnIfPausedLong();
     this.#watchOpening();
   }
@@ -497,7 +501,31 @@ export class WolfScaleNode implements NodeApi {
     this.#leadership.handle(change);
   }
 
+  /** Whether this node has applied the log closely enough for failback (`apply-caught-up.ts`); every probe. */
+  #reportApplyProgress(): void {
+    if (this.#applyLoop === undefined || this.#log === undefined) return;
+    const maxLagMs = this.#config.cluster.max_apply_lag_ms;
+    const applied = this.#applyLoop.appliedIndex;
+    const boundAgo = appliedIndexAgo(this.#appliedSamples, Date.now(), maxLagMs) ?? applied;
+    this.#appliedRecently = applied - boundAgo;
+    this.#log.setApplyCaughtUp(
+      applyCaughtUp({
+        commitIndex: this.#log.commitIndex,
+        appliedIndex: applied,
+        lagMs: this.#lagMs(),
+        appliedIndexBoundAgo: boundAgo,
+        applyFailed: this.#applyLoop.status().kind === 'failed',
+        maxLagMs,
+      }),
+    );
+  }
+
   #recordCommit(index: number): void {
+    // Between probes: a commit that leaves more to apply than the node applied in the last
+    // bound makes it "behind" at once (a node back from a partition learns many at a time; the
+    // next probe may come after its rewind check has made it a failback target).
+    if (this.#applyLoop !== undefined && index - this.#applyLoop.appliedIndex > this.#appliedRecently)
+      this.#log.setApplyCaughtUp(false);
     this.#commitTimes.push({ index, atMs: Date.now() });
     if (this.#commitTimes.length > commitTimesMax)
       this.#commitTimes.splice(0, this.#commitTimes.length - commitTimesMax);

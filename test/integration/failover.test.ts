@@ -213,6 +213,57 @@ describe('failover with real processes', () => {
     });
   });
 
+  test('failback waits while the returning node is behind applying: node-2 keeps leading until node-1 has applied, then hands over', async () => {
+    const [n1, n2] = await startLedByNode1();
+    await withNodeLogs(playground, async () => {
+      const started = playground as Playground;
+      await n1.server.query('CREATE TABLE app.acked (id INT PRIMARY KEY, note VARCHAR(40))');
+      const before = await insertAcknowledged(n1, 1, 20);
+      await started.killNode(n1);
+      await waitFor('node-2 to lead', async () => (await writableLeader(started)) === 'node-2', {
+        timeoutMs: 30_000,
+      });
+      const during = await insertAcknowledged(n2, 21, 60);
+      // node-1's MariaDB cannot apply: a table lock holds its applier (a slow MariaDB, as far as
+      // the node can tell). Its log, health and rewind check are unaffected.
+      const lock = await n1.server.connect();
+      try {
+        await lock.query('LOCK TABLES app.acked READ');
+        started.startNode(n1);
+        const commit = (await started.statuses())[1]?.commit_index ?? 0;
+        await waitFor(
+          'node-1 to hold the log, with its rewind check done',
+          async () => {
+            const s = (await started.statuses())[0];
+            return s !== undefined && s.last_index >= commit && s.rewind?.state === 'clean';
+          },
+          { timeoutMs: 30_000 },
+        );
+        // Without the apply condition, node-2 hands over within a few heartbeats (100 ms) here.
+        for (let i = 0; i < 15; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          const [s1, s2] = await started.statuses();
+          expect(s2?.role).toBe('LEADER');
+          expect(s1?.applied_index ?? 0).toBeLessThan(commit);
+        }
+      } finally {
+        await lock.query('UNLOCK TABLES').catch(() => undefined);
+        lock.destroy();
+      }
+      await waitFor(
+        'node-1 to lead again (failback)',
+        async () => (await writableLeader(started)) === 'node-1',
+        {
+          timeoutMs: 30_000,
+        },
+      );
+      const after = await insertAcknowledged(n1, 61, 70);
+      await waitFor('node-2 to hold all 70 rows', async () => (await ids(n2)).length === 70);
+      expect(await ids(n1)).toEqual([...before, ...during, ...after]);
+      expect(await ids(n2)).toEqual([...before, ...during, ...after]);
+    });
+  });
+
   test("the leader's MariaDB hangs (SIGSTOP): its probes time out, and after the grace leadership moves; it leads again once MariaDB answers", async () => {
     const [n1, n2] = await startLedByNode1();
     await withNodeLogs(playground, async () => {

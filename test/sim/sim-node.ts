@@ -82,6 +82,13 @@ export class SimNode {
   private check: { readonly atTick: number; readonly epoch: number; readonly seq: number } | null = null;
   /** Transcripts hold a check (a slow rewind) with `local-check NODE hold`. */
   checkHeld = false;
+  /**
+   * Transcripts hold applying (a slow or paused MariaDB) with `apply NODE hold`: committed
+   * entries wait, and the node reports itself behind once it has any to apply.
+   */
+  applyHeld = false;
+  /** What the engine was last told (`applyCaughtUpChanged`); a new engine starts caught up. */
+  private reportedCaughtUp = true;
 
   constructor(
     readonly id: NodeId,
@@ -135,6 +142,7 @@ export class SimNode {
       },
     });
     this.commitIndex = this.appliedIndex;
+    this.reportedCaughtUp = true;
     this.role = 'FOLLOWER';
     this.leaderId = null;
   }
@@ -327,11 +335,30 @@ export class SimNode {
       this.hooks.onCommit(this, i, entry);
     }
     this.commitIndex = Math.max(this.commitIndex, index);
-    while (this.appliedIndex < this.commitIndex) {
+    this.applyCommitted();
+  }
+
+  private applyCommitted(): void {
+    while (!this.applyHeld && this.appliedIndex < this.commitIndex) {
       const next = this.appliedIndex + 1;
       this.hooks.onApply(this, next, this.entryAt(next)!);
       this.appliedIndex = next;
     }
+  }
+
+  /**
+   * The runtime's apply report, once a tick (the real one samples once a heartbeat): applies
+   * what a released hold left, and tells the engine when "caught up" changed. Returns the new
+   * value when it changed.
+   */
+  reportApply(): boolean | undefined {
+    if (this.engine === null) return undefined;
+    this.applyCommitted();
+    const caughtUp = this.appliedIndex >= this.commitIndex;
+    if (caughtUp === this.reportedCaughtUp) return undefined;
+    this.reportedCaughtUp = caughtUp;
+    this.step({ kind: 'applyCaughtUpChanged', caughtUp });
+    return caughtUp;
   }
 
   /** The runtime's retention: tell the engine, then drop WAL entries up to `upToIndex`. */

@@ -39,6 +39,8 @@ export interface SimulationStats {
   partitions: number;
   pauses: number;
   unhealthy: number;
+  /** A node's applying held back (a slow MariaDB): failback must not pick it meanwhile. */
+  applyHolds: number;
   transfers: number;
   migrations: number;
   membershipChanges: number;
@@ -97,6 +99,7 @@ export class Simulation {
     partitions: 0,
     pauses: 0,
     unhealthy: 0,
+    applyHolds: 0,
     transfers: 0,
     migrations: 0,
     membershipChanges: 0,
@@ -260,6 +263,9 @@ export class Simulation {
       if (node.up && !node.isPaused(this.now)) {
         if (node.runLocalCheck(this.now, () => this.checkPrng.between(0, this.checkDelayTicksMax)))
           this.trace?.push(`${node.id}: local state checked`);
+        const caughtUp = node.reportApply();
+        if (caughtUp !== undefined)
+          this.trace?.push(`${node.id}: ${caughtUp ? 'applied the log' : 'behind applying'}`);
       }
     }
   }
@@ -320,6 +326,16 @@ export class Simulation {
         this.stats.unhealthy++;
         this.setHealth(node, false);
         this.schedule(p.between(5, 150), () => this.setHealth(node, true));
+      }
+    }
+    if (p.chance(0.004)) {
+      const node = p.pick(this.nodes);
+      if (!node.applyHeld) {
+        this.stats.applyHolds++;
+        node.applyHeld = true;
+        this.schedule(p.between(5, 150), () => {
+          node.applyHeld = false;
+        });
       }
     }
     if (this.profile.purgeRetainEntries !== null && p.chance(0.05)) {
@@ -426,6 +442,7 @@ export class Simulation {
       node.pausedUntilTick = -1;
       node.start();
       if (!node.healthy) this.setHealth(node, true);
+      node.applyHeld = false;
     }
   }
 

@@ -87,7 +87,8 @@ function parseArgs(words: readonly string[]): { positional: string[]; named: Map
 }
 
 /** Commands shown by `tick` (the rest only with `verbose`). */
-const notable = /: (role |event |status |needs migration |truncate |proposal rejected|local state checked)/;
+const notable =
+  /: (role |event |status |needs migration |truncate |proposal rejected|local state checked|applied the log|behind applying)/;
 
 export class TranscriptRunner {
   private sim: Simulation | null = null;
@@ -173,6 +174,11 @@ export class TranscriptRunner {
         const node = this.world().node(positional[0]!);
         node.checkHeld = positional[1] === 'hold';
         return `${node.id}: rewind check ${node.checkHeld ? 'held' : 'released'}`;
+      }
+      case 'apply': {
+        const node = this.world().node(positional[0]!);
+        node.applyHeld = positional[1] === 'hold';
+        return `${node.id}: applying ${node.applyHeld ? 'held' : 'released'}`;
       }
       case 'purge': {
         const node = this.world().node(positional[0]!);

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import type { Command } from '../../../src/consensus/index.js';
 import { ack, engine, leader, receive, recovered, step, ticks } from './engine-helpers.js';
 
 describe('election: exact commands', () => {
@@ -256,6 +257,7 @@ describe('step-down, transfer and failback', () => {
         to: 'n1',
         term: 1,
         healthy: true,
+        applyCaughtUp: true,
         lastLogId: { term: 1, index: 1 },
         firstIndex: 1,
       });
@@ -331,6 +333,62 @@ describe('step-down, transfer and failback', () => {
       kind: 'send',
       message: { kind: 'timeoutNow', from: 'n2', to: 'n1', term: 1, byOperator: false },
     });
+  });
+
+  test('no failback to a lower ID that is behind applying; it follows once that node has caught up', () => {
+    const e = engine('n2');
+    ticks(e, 14);
+    receive(e, { kind: 'preVoteResponse', from: 'n3', to: 'n2', term: 0, proposedTerm: 1, granted: true });
+    receive(e, { kind: 'voteResponse', from: 'n3', to: 'n2', term: 1, granted: true });
+    step(e, { kind: 'appended', logId: { term: 1, index: 1 } });
+    receive(e, { ...ack('n3', 1, 1), to: 'n2' });
+    // n1 holds the log and is healthy, but its MariaDB has a backlog to apply.
+    receive(e, { ...ack('n1', 1, 1, true, false), to: 'n2' });
+    const transfers = (commands: Command[]) =>
+      commands.filter((c) => c.kind === 'event' && c.event.kind === 'transferStarted');
+    for (let tick = 0; tick < 30; tick++) {
+      expect(transfers(ticks(e, 1))).toEqual([]);
+      receive(e, { ...ack('n3', 1, 1), to: 'n2' });
+      receive(e, { ...ack('n1', 1, 1, true, false), to: 'n2' });
+    }
+    expect(e.status().role).toBe('LEADER');
+    receive(e, { ...ack('n1', 1, 1, true, true), to: 'n2' });
+    expect(transfers(ticks(e, 2))).toEqual([
+      {
+        kind: 'event',
+        event: { kind: 'transferStarted', to: 'n1', reason: 'failback to lower node ID n1' },
+      },
+    ]);
+  });
+
+  test('an unhealthy leader hands over to a node that has applied the log before a lower ID that has not', () => {
+    const e = leader();
+    receive(e, ack('n2', 1, 1, true, false));
+    receive(e, ack('n3', 1, 1, true, true));
+    expect(step(e, { kind: 'healthChanged', healthy: false })).toContainEqual({
+      kind: 'event',
+      event: { kind: 'transferStarted', to: 'n3', reason: 'local MariaDB is unhealthy' },
+    });
+  });
+
+  test('an unhealthy leader still hands over to a node behind applying when no other can take over', () => {
+    const e = leader();
+    receive(e, ack('n2', 1, 1, true, false));
+    receive(e, ack('n3', 1, 1, false, true));
+    expect(step(e, { kind: 'healthChanged', healthy: false })).toContainEqual({
+      kind: 'event',
+      event: { kind: 'transferStarted', to: 'n2', reason: 'local MariaDB is unhealthy' },
+    });
+  });
+
+  test('a follower reports whether it has applied the log in its responses', () => {
+    const e = engine('n2');
+    const heartbeat = { kind: 'heartbeat', from: 'n1', to: 'n2', term: 1, commitIndex: 0 } as const;
+    const response = (commands: Command[]) =>
+      commands.find((c) => c.kind === 'send' && c.message.kind === 'heartbeatResponse');
+    expect(response(receive(e, heartbeat))).toMatchObject({ message: { applyCaughtUp: true } });
+    step(e, { kind: 'applyCaughtUpChanged', caughtUp: false });
+    expect(response(receive(e, heartbeat))).toMatchObject({ message: { applyCaughtUp: false } });
   });
 
   test('a former leader checked while it follows campaigns first when that leader dies, not last', () => {

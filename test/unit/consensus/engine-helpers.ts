@@ -97,7 +97,13 @@ export function leader(
   return e;
 }
 
-export function ack(from: string, term: number, matchIndex: number, healthy = true): Message {
+export function ack(
+  from: string,
+  term: number,
+  matchIndex: number,
+  healthy = true,
+  applyCaughtUp = true,
+): Message {
   return {
     kind: 'appendEntriesResponse',
     from,
@@ -109,6 +115,7 @@ export function ack(from: string, term: number, matchIndex: number, healthy = tr
     conflict: null,
     diverged: false,
     healthy,
+    applyCaughtUp,
     lastLogId: { term, index: matchIndex },
     firstIndex: 1,
   };

@@ -68,6 +68,7 @@ describe('membership changes', () => {
         to: 'n1',
         term: 1,
         healthy: true,
+        applyCaughtUp: true,
         lastLogId: { term: 1, index: 1 },
         firstIndex: 1,
       });
@@ -90,6 +91,7 @@ describe('membership changes', () => {
         to: 'n1',
         term: 1,
         healthy: true,
+        applyCaughtUp: true,
         lastLogId: { term: 1, index: 1 },
         firstIndex: 1,
       });

@@ -46,6 +46,7 @@ describe('follower: append, durability, acknowledgement', () => {
           conflict: null,
           diverged: false,
           healthy: true,
+          applyCaughtUp: true,
           lastLogId: { term: 1, index: 2 },
           firstIndex: 1,
         },
@@ -266,6 +267,7 @@ describe('leader: commit and flow control', () => {
       conflict: { term: 0, index: 3 },
       diverged: false,
       healthy: true,
+      applyCaughtUp: true,
       lastLogId: { term: 1, index: 2 },
       firstIndex: 1,
     });
@@ -301,6 +303,7 @@ describe('leader: commit and flow control', () => {
       conflict: { term: 0, index: 2 },
       diverged: false,
       healthy: true,
+      applyCaughtUp: true,
       lastLogId: { term: 1, index: 1 },
       firstIndex: 1,
     };
@@ -326,6 +329,7 @@ describe('leader: commit and flow control', () => {
       to: 'n1',
       term: 1,
       healthy: true,
+      applyCaughtUp: true,
       lastLogId: { term: 1, index: 9 },
       firstIndex: 5,
     });
