@@ -3,8 +3,8 @@
  * applying the same binlog in the same run.
  *
  * Three servers: a source, a target for the WolfScale applier, and a native replica
- * (`CHANGE MASTER TO ... MASTER_USE_GTID=slave_pos`). Target and replica run with durable
- * settings (sync_binlog=1, innodb_flush_log_at_trx_commit=1), as a follower would. The source
+ * (`CHANGE MASTER TO ... MASTER_USE_GTID=slave_pos`). Source, target and replica run with durable
+ * settings (sync_binlog=1, innodb_flush_log_at_trx_commit=1), as a WolfScale leader and follower do. The source
  * writes three phases, each into its own binlog file: schema, small transactions (one row each,
  * from several connections, so the binlog has group commits) and medium transactions (100 rows
  * each). Each phase is written, fetched into the replica's relay log, then applied by the
@@ -17,7 +17,7 @@
  * had applied everything (`native_lag_after_load_ms` the same for the replica).
  *
  * Prints one JSON line last. Environment: SMALL_TX (default 5000), MEDIUM_TX (default 300),
- * WRITERS (default 8), DURABLE (default 1), LAG_LOAD_S (0 skips the lag), LAG_THREADS,
+ * WRITERS (default 8), DURABLE (default 1: target and replica), SOURCE_DURABLE (default 1), LAG_LOAD_S (0 skips the lag), LAG_THREADS,
  * APPLY_SESSIONS (the applier's parallelSessions, default 4; 1 = one session), APPLY_MODE:
  * `replica` (default) serves the transactions as a binlog stream (`BinlogStreamServer`) to the
  * target's own replication (IO thread + REPLICA_THREADS parallel SQL threads, default 8, in
@@ -51,6 +51,14 @@ const mediumTransactions = Number(process.env['MEDIUM_TX'] ?? 300);
 const mediumRows = 100;
 const writers = Number(process.env['WRITERS'] ?? 8);
 const durable = (process.env['DURABLE'] ?? '1') === '1';
+/**
+ * The source's durability. A WolfScale leader's MariaDB must run with sync_binlog=1
+ * (src/mariadb/required-settings.ts), and durable InnoDB commits, so the default source does too;
+ * SOURCE_DURABLE=0 runs the source without fsyncs (the bench's default before 2026-12-05: a
+ * source that commits faster than any durable server, MariaDB's own replicas included, can
+ * apply).
+ */
+const sourceDurable = (process.env['SOURCE_DURABLE'] ?? '1') === '1';
 const waitTimeoutS = Number(process.env['WAIT_TIMEOUT_S'] ?? 600);
 /** sysbench oltp_write_only for the lag measurement; 0 skips it (and when sysbench is missing). */
 const lagLoadS = Number(process.env['LAG_LOAD_S'] ?? 20);
@@ -383,7 +391,7 @@ function sysbenchAvailable(): Promise<boolean> {
   return new Promise((resolve) => execFile('sysbench', ['--version'], (error) => resolve(error === null)));
 }
 
-const sourceSet = await MariaDbSet.start({ count: 1, serverIdBase: 1 });
+const sourceSet = await MariaDbSet.start({ count: 1, serverIdBase: 1, durable: sourceDurable });
 // log_slave_updates: the native replica writes its binlog too, as a follower must (its GTID state).
 const followers = await MariaDbSet.start({
   count: 2,
@@ -464,6 +472,7 @@ try {
   const result = {
     bench: 'apply',
     durable,
+    source_durable: sourceDurable,
     apply_mode: applyMode,
     ...(applyMode === 'replica'
       ? { replica_threads: replicaThreads, replica_parallel_mode: replicaParallelMode }

@@ -6,69 +6,13 @@ import { Applier } from '../../src/apply/applier.js';
 import type { ApplierTransaction } from '../../src/apply/applier-transaction.js';
 import { ApplyLoop } from '../../src/node/apply-loop.js';
 import { ReplicaApplyLoop } from '../../src/node/replica-apply-loop.js';
-import type { ReplicatedLog } from '../../src/node/replicated-log.js';
-import { encodeTransaction } from '../../src/node/transaction-payload.js';
 import type { MariaDbSet } from '../../src/testing/mariadb-harness.js';
-import type { LogEntry } from '../../src/wal/entry.js';
+import { appendTransaction, CommittedEntries } from '../support/committed-entries.js';
 import { startMariaDb } from '../support/mariadb.js';
 import { sourceTransactions } from '../support/source-transactions.js';
 import { waitFor } from '../support/wait-for.js';
 
 const logger = pino({ level: process.env['LOG_LEVEL'] ?? 'silent' });
-
-/**
- * The part of the replicated log the apply loop reads: committed entries in index order. The
- * entries are real captured transactions; only consensus is left out.
- */
-class CommittedEntries {
-  readonly entries: LogEntry[] = [];
-  commitIndex = 0;
-  readonly #listeners: Array<(commitIndex: number) => void> = [];
-
-  append(kind: LogEntry['kind'], payload: Uint8Array): number {
-    const index = this.entries.length + 1;
-    this.entries.push({ term: 1, index, kind, payload });
-    return index;
-  }
-
-  commitTo(index: number): void {
-    this.commitIndex = index;
-    for (const listener of this.#listeners) listener(index);
-  }
-
-  asLog(): ReplicatedLog {
-    const log = {
-      firstIndex: () => 1,
-      commitIndex: 0,
-      onCommit: (listener: (commitIndex: number) => void) => this.#listeners.push(listener),
-      read: async (fromIndex: number, toIndex: number) => this.entries.slice(fromIndex - 1, toIndex),
-    };
-    Object.defineProperty(log, 'commitIndex', { get: () => this.commitIndex });
-    return log as unknown as ReplicatedLog;
-  }
-}
-
-function appendTransaction(
-  log: CommittedEntries,
-  transaction: ApplierTransaction,
-  chunkBytesMax: number,
-): number {
-  const chunks = encodeTransaction(
-    {
-      gtid: transaction.gtid,
-      gtidFlags: 0,
-      timestampSeconds: 0,
-      binlogFile: 'source-bin.000001',
-      binlogPosition: 4,
-      formatDescription: transaction.formatDescription,
-      events: transaction.events,
-    },
-    chunkBytesMax,
-  );
-  let index = 0;
-  for (const chunk of chunks) index = log.append('transaction', chunk);
-  return index;
-}
 
 /**
  * Found by the chaos suite (docs/RELIABILITY.md "Failures found" 11): the follower's MariaDB was

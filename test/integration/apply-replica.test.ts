@@ -1,3 +1,4 @@
+import type { Connection } from 'mariadb';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { ApplierTransaction } from '../../src/apply/applier-transaction.js';
@@ -13,8 +14,10 @@ import {
   waitReplicaAppliedPosition,
 } from '../../src/mariadb/replica-control.js';
 import { BinlogStreamServer, BinlogTransactionList } from '../../src/node/binlog-stream-server.js';
+import { ReplicaApplyLoop } from '../../src/node/replica-apply-loop.js';
 import { formatGtid } from '../../src/protocol/gtid.js';
 import type { MariaDbServer, MariaDbSet } from '../../src/testing/mariadb-harness.js';
+import { appendTransaction, CommittedEntries } from '../support/committed-entries.js';
 import { compareServers } from '../support/compare.js';
 import { startMariaDb } from '../support/mariadb.js';
 import { sourceTransactions } from '../support/source-transactions.js';
@@ -166,35 +169,54 @@ describe('applying through the target’s own replication from a WolfScale binlo
     }
   });
 
-  // Skipped: failed once in `npm test` (2026-12-02): the kill fell inside a replicated DDL, and
-  // the restarted target's DDL-log crash recovery ("DDL_LOG: Crash recovery executed 1 entries")
-  // wrote the statement to its binlog under its OWN server id (0-44-207) instead of the source's
-  // 0-41-207, so its SQL thread then stopped with 1950 (out-of-order GTID, strict mode). The same
-  // recovery hazard applies to the session applier's resume check. The node's replica loop now
-  // realigns past such a refusal (`ReplicaApplyLoop`, tested in apply-loop.test.ts with that state
-  // made directly); this test drives MariaDB's own restart, which has no such step, and a kill
-  // inside an account statement can also leave mysql.global_priv different (apply.test.ts): it
-  // stays skipped until a kill can be placed deterministically.
-  test.skip('the target killed mid-apply and restarted resumes from gtid_slave_pos: nothing lost or doubled', async () => {
+  // Through the node's ReplicaApplyLoop, as a follower in `apply.mode = "replica"` runs it. Driven
+  // by MariaDB's own restart alone, this case failed once (2026-12-02): the kill fell inside a
+  // replicated DDL, the restarted target's DDL-log crash recovery binlogged the statement under
+  // its own server id, and the SQL thread stopped with 1950 (out-of-order GTID). The loop
+  // realigns past that refusal once per transaction (src/apply/DESIGN.md, "A target killed inside
+  // a DDL"; that state made directly in apply-loop.test.ts).
+  test('the target killed mid-apply and restarted: the replica apply loop resumes, nothing lost or doubled', async () => {
     const targetSet = await startMariaDb(1, { serverIdBase: 44, durable: true, extraArgs: replicaArgs });
     const target = targetSet.servers[0]!;
-    const runner = { query: (sql: string) => target.query(sql) };
-    const feed = new BinlogTransactionList();
-    const { stream, stop } = await streamTo(target, feed);
+    const log = new CommittedEntries();
+    // The index of each transaction's last chunk (a row over 16 MiB takes several).
+    const ends = transactions.map((transaction) => appendTransaction(log, transaction, 1 << 20));
+    const last = ends.at(-1)!;
+    const loop = new ReplicaApplyLoop({
+      log: log.asLog(),
+      sql: { query: (sql: string, values?: readonly unknown[]) => target.query(sql, values) },
+      logger,
+      isOwnTerm: () => false,
+      replica: settings,
+      streamServerId: 4_000_000_002,
+    });
+    let blocker: Connection | undefined;
     try {
-      feed.push(...transactions);
-      const half = transactions[Math.floor(transactions.length / 2)]!.gtid;
-      await waitFor('the target to pass half of the transactions', async () =>
-        positionContains((await replicaApplyStatus(runner)).applied, half),
-      );
+      loop.start();
+      const half = ends[Math.floor(ends.length / 2)]!;
+      log.commitTo(half);
+      await loop.waitApplied(half);
+      // The second half arrives while a global read lock holds every commit: the SQL threads
+      // have it in flight (relay log, parallel workers) when the server is killed.
+      blocker = await target.connect();
+      blocker.on('error', () => undefined);
+      await blocker.query('FLUSH TABLES WITH READ LOCK');
+      log.commitTo(last);
+      await waitFor('a replication worker waiting for the read lock', async () => {
+        const rows = await blocker!.query<Array<{ n: bigint }>>(
+          "SELECT COUNT(*) AS n FROM information_schema.processlist WHERE command = 'Slave_worker' AND state LIKE '%lock%'",
+        );
+        return Number(rows[0]!.n) > 0;
+      });
+      expect(loop.appliedIndex).toBeLessThan(last);
       await target.kill();
       await target.start();
-      // Restarted without skip-slave-start: replication resumes by itself from gtid_slave_pos.
-      await applied(target, transactions.at(-1)!.gtid);
-      expect(stream.port).toBeGreaterThan(0);
+      await loop.waitApplied(last);
+      expect(loop.status().kind).toBe('running');
       await expectIdentical(source, target);
     } finally {
-      await stop();
+      blocker?.destroy();
+      await loop.stop();
       await targetSet.destroy();
     }
   });
