@@ -132,7 +132,7 @@ program
       "how followers apply: WolfScale's sessions or MariaDB's own replication",
     )
       .choices(['session', 'replica'])
-      .default('session'),
+      .default('replica'),
   )
   .action(async (options) => {
     process.exitCode = await runPlayground({

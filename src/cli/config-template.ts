@@ -77,9 +77,10 @@ bind_address = "0.0.0.0:8007"
 # tls_key = "/etc/wolfscale/proxy-key.pem"
 
 [apply]
-# session: WolfScale's sessions replay each transaction. replica: MariaDB's own parallel
-# replication applies them from this node's local binlog stream (needs log_slave_updates=ON).
-# mode = "session"
+# replica (default): MariaDB's own parallel replication applies committed transactions from
+# this node's local binlog stream (needs log_slave_updates=ON). session: WolfScale's sessions
+# replay each transaction.
+# mode = "replica"
 
 [logging]
 level = "info"

@@ -132,12 +132,12 @@ const loggingSection = z.strictObject({
 
 const applySection = z.strictObject({
   /**
-   * How a follower applies committed transactions to its MariaDB. session: WolfScale's own client
-   * sessions (BINLOG statements, commits in order). replica: MariaDB's own parallel replication,
-   * fed from this node's binlog stream on 127.0.0.1 (group commit on the follower; needs
-   * log_slave_updates=ON).
+   * How a follower applies committed transactions to its MariaDB. replica (default): MariaDB's
+   * own parallel replication, fed from this node's binlog stream on 127.0.0.1 (group commit on
+   * the follower; needs log_slave_updates=ON). session: WolfScale's own client sessions (BINLOG
+   * statements, commits in order).
    */
-  mode: z.enum(['session', 'replica']).default('session'),
+  mode: z.enum(['session', 'replica']).default('replica'),
   /** session mode: sessions applying at once. */
   sessions: positiveInt.max(16).default(4),
   /** replica mode: slave_parallel_threads. */

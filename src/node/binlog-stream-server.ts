@@ -488,6 +488,10 @@ export class BinlogStreamServer {
       );
       while (!signal.aborted) {
         if (pending.length === 0) {
+          // A feed that answers [] without waiting must not turn this into a loop of resolved
+          // promises: nothing else on the node would run again (see ReplicaApplyLoop's cursor).
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          if (signal.aborted) break;
           await write([encoder.heartbeat()]);
         } else {
           const events: Buffer[] = [];

@@ -451,7 +451,11 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
 
   /**
    * A replica connection's view of the window: from the first transaction `start` does not hold.
-   * Serves nothing while a pause is pending or after a failure.
+   * Serves nothing while a pause is pending, after a failure, or once the loop stops — and then
+   * still waits `waitMs` before it answers []: the stream's send loop goes straight on to the next
+   * call, so an [] at once made it a loop of resolved promises that never yielded to the event
+   * loop. Found by `node-cluster-retention.test.ts` with `replica` the default: stopping a node
+   * whose #run was waiting on a query hung the process at 100% CPU, sending heartbeats.
    */
   #openCursor(start: readonly Gtid[]): BinlogFeedCursor {
     let nextIndex = 0;
@@ -459,9 +463,12 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
     return {
       next: async (waitMs) => {
         for (;;) {
-          if (closed || this.#stopped) return [];
+          if (closed) return [];
           const servable =
-            this.#pauses.current === undefined && this.#failure === undefined && this.#replicaStarted;
+            !this.#stopped &&
+            this.#pauses.current === undefined &&
+            this.#failure === undefined &&
+            this.#replicaStarted;
           const batch: ApplierTransaction[] = [];
           if (servable) {
             for (const entry of this.#window) {

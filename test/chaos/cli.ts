@@ -23,7 +23,7 @@ const program = new Command()
   .option('--clients <n>', 'clients per workload', '2')
   .option('--out <dir>', 'where history.json and summary.txt go (default /tmp/wolfscale-chaos/<seed>-<time>)')
   .option('--planted-bug <name>', 'run a deliberately broken build (ack-before-quorum)')
-  .option('--apply-mode <mode>', 'apply.mode of every node: session or replica', 'session');
+  .option('--apply-mode <mode>', 'apply.mode of every node: replica (the default) or session');
 program.parse();
 const opts = program.opts();
 const nemeses = opts.nemesis === 'all' ? allNemeses : (opts.nemesis.split(',') as NemesisKind[]);
@@ -44,7 +44,9 @@ const report = await runChaos({
   seed,
   nemeses,
   outDir,
-  applyMode: opts.applyMode === 'replica' ? 'replica' : 'session',
+  ...(opts.applyMode === undefined
+    ? {}
+    : { applyMode: opts.applyMode === 'session' ? 'session' : 'replica' }),
   clientsPerWorkload: Number(opts.clients),
   ...(opts.plantedBug === undefined ? {} : { nodeEnv: { WOLFSCALE_PLANTED_BUG: opts.plantedBug } }),
 });

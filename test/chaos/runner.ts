@@ -276,14 +276,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const faults: Fault[] = [];
   try {
     log(
-      `chaos: ${options.nodes} nodes, ${options.durationS} s, seed ${options.seed}, nemeses ${options.nemeses.join(',')}${options.applyMode === 'replica' ? ', apply.mode replica' : ''}`,
+      `chaos: ${options.nodes} nodes, ${options.durationS} s, seed ${options.seed}, nemeses ${options.nemeses.join(',')}${options.applyMode === undefined ? '' : `, apply.mode ${options.applyMode}`}`,
     );
     playground = await Playground.start(
       {
         nodes: options.nodes,
         json: false,
         heartbeatMs: options.heartbeatMs ?? 100,
-        applyConfig: `mode = "${options.applyMode ?? 'session'}"`,
+        ...(options.applyMode === undefined ? {} : { applyConfig: `mode = "${options.applyMode}"` }),
         nodeCommand: { command: process.execPath, args: ['--import', 'tsx', 'src/bin/wolfscale.ts'] },
         peerPorts: async (ports) => {
           mesh = await RelayMesh.start(ports);
@@ -438,7 +438,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await healAll(pg, relays, crashWatch);
     const final = { ...(await converge(pg, monitor, log)), crashes: crashWatch.crashes };
     const result = check(history, faults, final, bankTotal);
-    const header = `wolfscale chaos: ${options.nodes} nodes, ${options.durationS} s, seed ${options.seed}, nemeses ${options.nemeses.join(',')}${options.applyMode === 'replica' ? ', apply.mode replica' : ''}${options.nodeEnv?.['WOLFSCALE_PLANTED_BUG'] === undefined ? '' : `, PLANTED BUG ${options.nodeEnv['WOLFSCALE_PLANTED_BUG']}`}`;
+    const header = `wolfscale chaos: ${options.nodes} nodes, ${options.durationS} s, seed ${options.seed}, nemeses ${options.nemeses.join(',')}${options.applyMode === undefined ? '' : `, apply.mode ${options.applyMode}`}${options.nodeEnv?.['WOLFSCALE_PLANTED_BUG'] === undefined ? '' : `, PLANTED BUG ${options.nodeEnv['WOLFSCALE_PLANTED_BUG']}`}`;
     const summary = summarise(result, faults, header);
     await mkdir(options.outDir, { recursive: true });
     if (!result.valid) await keepDatabaseLogs(pg, crashWatch, options.outDir, log);

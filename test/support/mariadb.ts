@@ -6,5 +6,11 @@ export async function startMariaDb(
   count: number,
   options: Omit<MariaDbSetOptions, 'count' | 'templateDir'> = {},
 ): Promise<MariaDbSet> {
-  return await MariaDbSet.start({ ...options, count, templateDir: inject('mariadbTemplateDir') });
+  // log_slave_updates as a WolfScale node's MariaDB needs it (apply.mode = "replica", the default).
+  return await MariaDbSet.start({
+    ...options,
+    extraArgs: ['--log-slave-updates=ON', ...(options.extraArgs ?? [])],
+    count,
+    templateDir: inject('mariadbTemplateDir'),
+  });
 }
