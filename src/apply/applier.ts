@@ -15,6 +15,12 @@ import {
   decodeBinlogEvent,
 } from '../protocol/binlog/index.js';
 import { formatGtid, type Gtid } from '../protocol/gtid.js';
+import {
+  accountStatementRedo,
+  formatDescriptionContext,
+  quoteStatement,
+  reassertAccountStatement,
+} from './account-statement.js';
 import type { ApplierTransaction } from './applier-transaction.js';
 import { ApplySchedule, type Placement } from './apply-schedule.js';
 import { withoutInUseFlag } from './format-description.js';
@@ -61,8 +67,6 @@ export const inflightTransactionsMaxDefault = 256;
 export const inflightBytesMaxDefault = 32 * 1024 * 1024;
 /** Room left in a packet for the statement around a BINLOG payload. */
 const packetSlackBytes = 4096;
-/** How much of a failed statement an error quotes. */
-const statementQuoteBytesMax = 1000;
 
 export type ApplyErrorCode =
   | PlanErrorCode
@@ -388,53 +392,16 @@ export class Applier {
   }
 
   /**
-   * The target's last transaction at `open`, when it is an account statement (CREATE/ALTER/DROP/
-   * RENAME USER or ROLE, GRANT, REVOKE, SET PASSWORD, SET DEFAULT ROLE), is executed once more
-   * without binlogging, on a connection of its own, with its logged session context; "already
-   * done" errors are expected. Measured on MariaDB 10.11.19 (a server killed with SIGKILL during
-   * a loop of CREATE USER / GRANT, 12 rounds): once, a CREATE USER that was in the binlog (its
-   * GTID in `@@gtid_binlog_pos`) was missing from `mysql.global_priv` after the restart — the
-   * privilege tables are Aria, not committed with the binlog. A resuming applier skips that GTID,
-   * so without this the target would lack the account for good (the kill case of
-   * test/integration/apply.test.ts, 1 of 5 runs). Only the last transaction can be in doubt: the
-   * applier runs an account statement alone (nothing after it is sent before it returned). Every
-   * such statement is idempotent once "already done" errors are ignored; failing otherwise is
-   * logged, and applying goes on (the transaction is in the target's binlog either way).
+   * The target's last transaction at `open`, when it is an account statement, is run once more
+   * without binlogging (`account-statement.ts`: its effect can be missing after a crash). Only
+   * the last transaction can be in doubt: the applier runs an account statement alone (nothing
+   * after it is sent before it returned).
    */
   async #reassertAccountStatement(transaction: ApplierTransaction): Promise<void> {
     const context = this.#contextFor(transaction.formatDescription);
     if (!context.ok) return;
-    const planned = planTransaction(transaction, {
-      context: context.value,
-      statementBytesMax: this.#statementBytesMax,
-    });
-    if (!planned.ok || !planned.value.standalone) return;
-    const logged = planned.value.statements.at(-1)?.sql;
-    if (logged === undefined || !isAccountStatement(logged)) return;
-    const gtid = formatGtid(transaction.gtid);
-    let connection: mariadb.Connection | undefined;
-    try {
-      connection = await connect(this.#options);
-      await connection.query('SET @@session.sql_log_bin=0');
-      for (const statement of planned.value.statements.slice(0, -1)) await connection.query(statement.sql);
-      await connection.query(logged);
-      this.#logger.info(
-        { gtid, statement: quoteStatement(logged) },
-        "re-applied the target's last account statement (idempotent; its effect can be missing after a crash; not binlogged again)",
-      );
-    } catch (error) {
-      const errno = (error as SqlErrorLike).errno;
-      if (errno !== undefined && alreadyDoneErrnos.has(errno)) {
-        this.#logger.info({ gtid, errno }, "the target's last account statement had taken effect");
-      } else {
-        this.#logger.warn(
-          { gtid, statement: quoteStatement(logged), error: (error as Error).message },
-          "could not re-check the target's last account statement; if the target crashed, compare its accounts (SHOW GRANTS) with the leader's",
-        );
-      }
-    } finally {
-      await connection?.end().catch(() => connection?.destroy());
-    }
+    const redo = accountStatementRedo(transaction, context.value, this.#statementBytesMax);
+    if (redo !== undefined) await reassertAccountStatement(redo, () => connect(this.#options), this.#logger);
   }
 
   /**
@@ -615,15 +582,14 @@ export class Applier {
     if (this.#decodeContext?.formatDescription.equals(formatDescription)) {
       return { ok: true, value: this.#decodeContext.context };
     }
-    const decoded = decodeBinlogEvent(withoutInUseFlag(formatDescription), { checksum: 'none' });
-    if (!decoded.ok || decoded.value.body.kind !== 'format_description') {
-      const reason = decoded.ok ? `a ${decoded.value.body.kind} event` : decoded.error.message;
+    const decoded = formatDescriptionContext(formatDescription);
+    if (!decoded.ok) {
       return {
         ok: false,
-        error: { code: 'MALFORMED_TRANSACTION', message: `its format description is ${reason}` },
+        error: { code: 'MALFORMED_TRANSACTION', message: `its format description is ${decoded.reason}` },
       };
     }
-    const context = binlogDecodeContextFrom(decoded.value.body);
+    const context = decoded.value;
     this.#decodeContext = { formatDescription: Buffer.from(formatDescription), context };
     return { ok: true, value: context };
   }
@@ -785,21 +751,6 @@ async function prepareSession(connection: mariadb.Connection, parallel: boolean)
 type SqlErrorLike = Error & { readonly errno?: number };
 
 /**
- * Errors an account statement gives when its effect is already there: 1396 "Operation CREATE
- * USER/DROP USER/… failed" (the account exists, or is gone), 1141/1147/1403 "There is no such
- * grant defined" (a REVOKE already done).
- */
-const alreadyDoneErrnos: ReadonlySet<number> = new Set([1396, 1141, 1147, 1403]);
-
-/** A logged statement that changes accounts, roles or privileges (comments before it allowed). */
-export function isAccountStatement(sql: string): boolean {
-  const text = sql.replace(/^(\s|\/\*[\s\S]*?\*\/|#[^\n]*\n|--\s[^\n]*\n)*/, '');
-  return /^(CREATE\s+(OR\s+REPLACE\s+)?(USER|ROLE)|(ALTER|DROP|RENAME)\s+(USER|ROLE)|GRANT|REVOKE|SET\s+(PASSWORD|DEFAULT\s+ROLE))\b/i.test(
-    text,
-  );
-}
-
-/**
  * Fails whatever is in flight on a session, then ends it (`abandonConnection`: its thread killed
  * with a KILL of our own, then COM_QUIT). The driver settles nothing here: its `destroy()` of a
  * busy connection opens a second connection to KILL the statement, and when that connection
@@ -817,17 +768,6 @@ function dropSession(session: Session, reason: string, target: ApplierTarget): v
 /** A query that lost its session fails as the target's loss (no errno: TARGET_UNAVAILABLE). */
 function lostQuery(error: Error): never {
   throw error;
-}
-
-/** A statement for a log line or an error: shortened, and with the passwords it names masked. */
-export function quoteStatement(sql: string): string {
-  const masked = sql.replace(
-    /(IDENTIFIED\s+(?:BY|(?:VIA|WITH)\s+\w+\s+(?:USING|AS|BY))\s+(?:PASSWORD\s*(?:\(\s*)?)?)'(?:[^'\\]|\\.|'')*'/gi,
-    "$1'…'",
-  );
-  return masked.length <= statementQuoteBytesMax
-    ? masked
-    : `${masked.slice(0, statementQuoteBytesMax)}… (${masked.length} bytes)`;
 }
 
 function asError(error: unknown): Error {

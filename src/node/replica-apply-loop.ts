@@ -52,6 +52,12 @@ export interface ReplicaApplyLoopOptions {
   readonly streamServerId: number;
   /** Bytes of transactions held between the applied index and the read index. Default 64 MiB. */
   readonly windowBytesMax?: number;
+  /**
+   * Runs a transaction once more when it is an account statement (`src/apply/account-statement.ts`,
+   * `accountStatementReasserter`): asked before each start of the replica for the local MariaDB's
+   * last transaction, whose effect a crash may have lost. Absent: never.
+   */
+  readonly reassertAccount?: (transaction: ApplierTransaction) => Promise<void>;
 }
 
 /** One committed entry the replica has not been seen to apply yet. */
@@ -75,6 +81,8 @@ const statusEveryMs = 1000;
 const reconnectDelayMsMax = 5000;
 /** ER_GTID_STRICT_OUT_OF_ORDER: the binlog already holds a later or equal sequence number. */
 const errGtidStrictOutOfOrder = 1950;
+/** `#lastApplied` keeps no larger transaction (account statements are far smaller). */
+const lastAppliedBytesMax = 64 * 1024;
 
 export class ReplicaApplyLoop implements NodeApplyLoop {
   readonly #options: ReplicaApplyLoopOptions;
@@ -113,6 +121,10 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
   #lastIoError: string | undefined;
   /** The transaction the replica was last realigned past (see `#realignIfRecovered`): once each. */
   #realignedPast: string | undefined;
+  /** The last transaction `#advance` passed, when small (an account statement is). */
+  #lastApplied: ApplierTransaction | undefined;
+  /** The transaction last run again by `#reassertLastAccountStatement`: once each. */
+  #reasserted: string | undefined;
 
   constructor(options: ReplicaApplyLoopOptions) {
     this.#options = options;
@@ -199,6 +211,9 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
       }
       try {
         if (!this.#replicaStarted) {
+          // The window first: at the loop's start the local MariaDB's last transaction is in it.
+          await this.#fill();
+          await this.#reassertLastAccountStatement();
           await startReplica(
             this.#options.sql,
             {
@@ -333,6 +348,7 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
         if (position === undefined || !positionContains(position, entry.gtid)) break;
       }
       if (entry.transaction !== undefined) {
+        this.#lastApplied = entry.bytes <= lastAppliedBytesMax ? entry.transaction : undefined;
         const gtid = entry.transaction.gtid;
         const seen = this.#appliedPosition.get(gtid.domainId);
         if (seen === undefined || seen < gtid.sequenceNumber)
@@ -346,6 +362,30 @@ export class ReplicaApplyLoop implements NodeApplyLoop {
     this.#window = this.#window.slice(count);
     this.#appliedIndex = applied;
     this.#appliedWaiters.reached(applied);
+  }
+
+  /**
+   * Before the replica starts (at the loop's start, after a pause, after its MariaDB went away):
+   * when the local MariaDB's last transaction of a domain is one this loop served and an account
+   * statement, it is run once more without binlogging. A crash can leave such a statement in the
+   * binlog (and in `gtid_slave_pos`) without its effect on the privilege tables, and the replica
+   * resumes after it (src/apply/account-statement.ts). MariaDB's parallel replication runs a
+   * DDL or account statement alone, so only the last transaction can be in that state.
+   */
+  async #reassertLastAccountStatement(): Promise<void> {
+    const reassert = this.#options.reassertAccount;
+    if (reassert === undefined) return;
+    const { binlogPos } = await new MariaDbAdmin(this.#options.sql).gtidState();
+    for (const transaction of [this.#lastApplied, ...this.#window.map((entry) => entry.transaction)]) {
+      if (transaction === undefined) continue;
+      const { domainId, serverId, sequenceNumber } = transaction.gtid;
+      const last = binlogPos.find((gtid) => gtid.domainId === domainId);
+      if (last?.serverId !== serverId || last.sequenceNumber !== sequenceNumber) continue;
+      const key = formatGtid(transaction.gtid);
+      if (this.#reasserted === key) continue;
+      this.#reasserted = key;
+      await reassert(transaction);
+    }
   }
 
   /** Every second, or when a wait timed out: a stopped SQL thread is an apply error. */

@@ -2,6 +2,7 @@ import { access, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as mariadb from 'mariadb';
 import type { Logger } from 'pino';
+import { accountStatementReasserter } from '../apply/account-statement.js';
 import type { ConfigFile } from '../config/schema.js';
 import type { RoleChangedCommand } from '../consensus/index.js';
 import { fail, ok, type Result } from '../errors/error-codes.js';
@@ -240,6 +241,10 @@ export class WolfScaleNode implements NodeApi {
               parallelMode: config.apply.replica_parallel_mode,
             },
             streamServerId,
+            reassertAccount: accountStatementReasserter(
+              { host: db.host, port: db.port, user: db.user, password: db.password },
+              this.#logger.child({ component: 'apply' }),
+            ),
           })
         : new ApplyLoop({
             log: this.#log,

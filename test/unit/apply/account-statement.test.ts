@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { isAccountStatement, quoteStatement } from '../../../src/apply/applier.js';
+import { isAccountStatement, quoteStatement } from '../../../src/apply/account-statement.js';
 
 describe('account statements (applied again when they are the target’s last transaction)', () => {
   test.each([
