@@ -11,14 +11,16 @@
  * 16 threads; `flow_control_cost_16` = 1 − on/off tps. The leader's `wolfscale_flow_control_held_seconds`
  * says how long it held acknowledgements during each cluster run.
  *
- * A third cluster runs with `apply.mode = "replica"` (followers apply through MariaDB's own
- * parallel replication) at 16 threads: `replica_write_16_ratio_single`.
+ * The clusters run with the product's default `apply.mode` (`replica` since 2026-12-05: followers
+ * apply through MariaDB's own parallel replication); a third cluster runs with
+ * `apply.mode = "session"` (WolfScale's client sessions) at 16 threads:
+ * `session_write_16_ratio_single`.
  *
  * The baseline issue 7 names: MariaDB's own semi-sync replication to two replicas, as durable as
  * the cluster, at 16 threads: `native_semisync_write_16_ratio_single`.
  *
  * Env: SECONDS_PER_RUN (20), TABLES (4), TABLE_SIZE (10000), FLOW_OFF_RUN (1; 0 skips the second
- * cluster), REPLICA_RUN (1; 0 skips the third), NATIVE_RUN (1; 0 skips native semi-sync), PROFILE_DIR (unset; a directory: each node process writes a CPU profile there on
+ * cluster), SESSION_RUN (1; 0 skips the third), NATIVE_RUN (1; 0 skips native semi-sync), PROFILE_DIR (unset; a directory: each node process writes a CPU profile there on
  * stop). Prints one JSON line last.
  */
 import { execFile } from 'node:child_process';
@@ -109,14 +111,14 @@ async function clusterRuns(
   prefix: string,
   threadCounts: readonly number[],
   clusterConfig: string,
-  applyMode: 'session' | 'replica' = 'session',
+  applyMode?: 'session' | 'replica',
 ): Promise<void> {
   const playground = await Playground.start(
     {
       nodes: 3,
       json: false,
       clusterConfig,
-      applyConfig: `mode = "${applyMode}"`,
+      ...(applyMode === undefined ? {} : { applyConfig: `mode = "${applyMode}"` }),
       nodeCommand: {
         command: process.execPath,
         args: [...profileArgs, '--import', 'tsx', 'src/bin/wolfscale.ts'],
@@ -173,7 +175,7 @@ async function clusterRuns(
 await clusterRuns('cluster_write', [1, 16], '');
 if (process.env['FLOW_OFF_RUN'] !== '0')
   await clusterRuns('cluster_no_flow_control_write', [16], 'max_apply_lag_ms = 3600000');
-if (process.env['REPLICA_RUN'] !== '0') await clusterRuns('cluster_replica_write', [16], '', 'replica');
+if (process.env['SESSION_RUN'] !== '0') await clusterRuns('cluster_session_write', [16], '', 'session');
 
 /**
  * MariaDB's own semi-sync replication in the same run: a primary (AFTER_SYNC, never falling back
@@ -286,9 +288,9 @@ if (result['cluster_no_flow_control_write_16_tps'] !== undefined) {
     ).toFixed(2),
   );
 }
-if (result['cluster_replica_write_16_tps'] !== undefined) {
-  result['replica_write_16_ratio_single'] = Number(
-    ((result['cluster_replica_write_16_tps'] as number) / (result['single_write_16_tps'] as number)).toFixed(
+if (result['cluster_session_write_16_tps'] !== undefined) {
+  result['session_write_16_ratio_single'] = Number(
+    ((result['cluster_session_write_16_tps'] as number) / (result['single_write_16_tps'] as number)).toFixed(
       2,
     ),
   );
