@@ -9,11 +9,7 @@ import {
   positionContains,
   positionWith,
 } from '../mariadb/gtid-position.js';
-import {
-  type BinlogDecodeContext,
-  binlogDecodeContextFrom,
-  decodeBinlogEvent,
-} from '../protocol/binlog/index.js';
+import type { BinlogDecodeContext } from '../protocol/binlog/index.js';
 import { formatGtid, type Gtid } from '../protocol/gtid.js';
 import {
   accountStatementRedo,
@@ -23,7 +19,6 @@ import {
 } from './account-statement.js';
 import type { ApplierTransaction } from './applier-transaction.js';
 import { ApplySchedule, type Placement } from './apply-schedule.js';
-import { withoutInUseFlag } from './format-description.js';
 import {
   formatDescriptionStatement,
   type PlanErrorCode,

@@ -33,6 +33,10 @@ for (const n of nemeses) {
     process.exit(2);
   }
 }
+if (opts.applyMode !== undefined && opts.applyMode !== 'replica' && opts.applyMode !== 'session') {
+  process.stderr.write(`unknown --apply-mode '${opts.applyMode}': use replica or session\n`);
+  process.exit(2);
+}
 const seed = Number(opts.seed);
 const outDir =
   opts.out ?? join('/tmp/wolfscale-chaos', `${seed}-${new Date().toISOString().replace(/[:.]/g, '-')}`);
